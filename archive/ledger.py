@@ -1,0 +1,189 @@
+"""The ledger: one SQLite file that records what the archive holds and how each run went.
+
+Tables (plain SQLite; ``sqlite-utils`` and Datasette open it as it is):
+
+- ``releases``: one row per release, keyed by canonical URL: the parsed fields, the full UTC
+  timestamp and the New Zealand date, the file's path and SHA-256, the body Markdown (for
+  search and export), and the page's content region, zlib-compressed, from which the file
+  can be rebuilt offline.
+- ``releases_fts``: FTS5 index over title and body, kept current by triggers.
+- ``failures``: releases whose last attempt failed (or that the site says are gone), with why.
+- ``aliases``: URLs that led to a release under another canonical URL (``/node/N``, old slugs).
+- ``runs``: one row per crawl or rebuild, with its figures.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def compress(text: str) -> bytes:
+    return zlib.compress(text.encode("utf-8", "surrogatepass"), 9)
+
+
+def decompress(blob: bytes) -> str:
+    return zlib.decompress(blob).decode("utf-8", "surrogatepass")
+
+
+RELEASE_COLUMNS = {
+    "url": str,
+    "slug": str,
+    "title": str,
+    "published": str,  # full UTC timestamp, ISO 8601 with Z
+    "date": str,  # its UTC calendar date: the date in the file and its path
+    "nz_date": str,  # the date the page shows, in New Zealand
+    "ministers": str,  # JSON lists
+    "portfolios": str,
+    "attachments": str,
+    "body": str,
+    "path": str,
+    "sha256": str,
+    "region": bytes,
+    "first_seen": str,
+    "last_seen": str,
+    "last_changed": str,
+    "gone": str,  # when the site last answered 404/410 for it; the file stays
+}
+
+
+class Ledger:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite_utils.Database(self.path)
+        self._create()
+
+    def _create(self) -> None:
+        db = self.db
+        if "releases" not in db.table_names():
+            db["releases"].create(RELEASE_COLUMNS, pk="url", not_null={"path", "sha256"})
+            db["releases"].create_index(["path"], unique=True)
+            db["releases"].create_index(["published"])
+            db["releases"].enable_fts(["title", "body"], create_triggers=True, tokenize="porter")
+        db["failures"].create(
+            {"url": str, "kind": str, "reason": str, "status": int, "run_id": int,
+             "at": str, "attempts": int},
+            pk="url", if_not_exists=True,
+        )
+        db["aliases"].create({"url": str, "canonical": str}, pk="url", if_not_exists=True)
+        db["runs"].create(
+            {"id": int, "command": str, "started": str, "ended": str, "requested": int,
+             "new": int, "updated": int, "unchanged": int, "failed": int, "gone": int,
+             "blocked": int, "outcome": str, "walk_finished": int, "elapsed": float},
+            pk="id", if_not_exists=True,
+        )
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- reading --------------------------------------------------------------------------
+
+    def release(self, url: str) -> dict | None:
+        rows = list(self.db["releases"].rows_where("url = ?", [url]))
+        return rows[0] if rows else None
+
+    def is_known(self, url: str) -> bool:
+        """Captured already, under this URL or as an alias of another."""
+        return bool(
+            self.db.execute(
+                "select 1 from releases where url = :u union all "
+                "select 1 from aliases where url = :u limit 1",
+                {"u": url},
+            ).fetchone()
+        )
+
+    def retry_urls(self) -> list[str]:
+        """Releases whose last attempt failed: the next run tries them again."""
+        return [row["url"] for row in self.db["failures"].rows_where(
+            "kind != 'gone'", order_by="at")]
+
+    def last_walk_finished(self) -> bool:
+        """Did the newest crawl walk its listing to a natural stop?
+
+        If not (no crawl yet, or the last one was killed or blocked), releases older than
+        where it stopped may be missing, so the next crawl must not stop at the first page
+        it already knows.
+        """
+        row = self.db.execute(
+            "select walk_finished from runs where command = 'crawl' order by id desc limit 1"
+        ).fetchone()
+        return bool(row and row[0])
+
+    def count(self) -> int:
+        return self.db["releases"].count
+
+    # -- writing: each method is one transaction ------------------------------------------
+
+    def save_release(self, release, *, path: str, sha256: str, body: str,
+                     changed: bool, requested_url: str | None = None) -> None:
+        """Record a capture whose file is already in place (the file is written first)."""
+        now = utc_now()
+        old = self.release(release.url)
+        row = {
+            "url": release.url,
+            "slug": release.slug,
+            "title": release.title,
+            "published": release.published.isoformat().replace("+00:00", "Z"),
+            "date": release.date,
+            "nz_date": release.nz_date,
+            "ministers": json.dumps(list(release.ministers), ensure_ascii=False),
+            "portfolios": json.dumps(list(release.portfolios), ensure_ascii=False),
+            "attachments": json.dumps(list(release.attachments), ensure_ascii=False),
+            "body": body,
+            "path": path,
+            "sha256": sha256,
+            "region": compress(release.region_html),
+            "first_seen": old["first_seen"] if old else now,
+            "last_seen": now,
+            "last_changed": now if changed or not old else old["last_changed"],
+            "gone": None,
+        }
+        with self.db.conn:
+            self.db["releases"].upsert(row, pk="url")
+            self.db["failures"].delete_where("url in (?, ?)", [release.url, requested_url or release.url])
+            if requested_url and requested_url != release.url:
+                self.db["aliases"].upsert({"url": requested_url, "canonical": release.url}, pk="url")
+
+    def mark_seen(self, url: str, requested_url: str | None = None) -> None:
+        with self.db.conn:
+            self.db["releases"].update(url, {"last_seen": utc_now(), "gone": None})
+            self.db["failures"].delete_where("url in (?, ?)", [url, requested_url or url])
+
+    def record_failure(self, url: str, kind: str, reason: str, status: int | None,
+                       run_id: int | None) -> None:
+        """Remember why a release could not be captured; a gone release keeps its file."""
+        now = utc_now()
+        with self.db.conn:
+            old = list(self.db["failures"].rows_where("url = ?", [url]))
+            self.db["failures"].upsert(
+                {"url": url, "kind": kind, "reason": reason, "status": status,
+                 "run_id": run_id, "at": now,
+                 "attempts": (old[0]["attempts"] if old else 0) + 1},
+                pk="url",
+            )
+            if kind == "gone":
+                self.db.execute("update releases set gone = ? where url = ?", [now, url])
+
+    def start_run(self, command: str) -> int:
+        with self.db.conn:
+            return self.db["runs"].insert(
+                {"command": command, "started": utc_now(), "outcome": "running",
+                 "walk_finished": 0}
+            ).last_pk
+
+    def finish_run(self, run_id: int, **figures) -> None:
+        with self.db.conn:
+            self.db["runs"].update(run_id, {"ended": utc_now(), **figures})
+
+    def last_run(self) -> dict | None:
+        rows = list(self.db["runs"].rows_where(order_by="id desc", limit=1))
+        return rows[0] if rows else None

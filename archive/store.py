@@ -1,0 +1,110 @@
+"""The archive folder: where each release's file goes, and writing it safely.
+
+Every path is derived here and checked to stay inside ``<out>/releases``, whatever a slug
+or a page says; every write goes to a temporary file that is renamed into place, so a
+reader (or a crash) never sees half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
+
+RELEASES = "releases"
+TEMP_PREFIX = ".tmp-"
+MAX_SLUG = 150
+
+_UNSAFE = re.compile(r"[^a-z0-9_-]+")
+
+
+class UnsafePath(ValueError):
+    """A computed path would land outside the archive's releases folder."""
+
+
+def safe_slug(slug: str) -> str:
+    """A slug fit for a file name.
+
+    Real slugs are lower-case words joined by hyphens and pass through unchanged. Anything
+    else (``..``, ``/``, ``%2F``, NUL, very long) is folded to that alphabet and given a
+    short hash of the original, so two hostile slugs cannot collide into one file.
+    """
+    cleaned = _UNSAFE.sub("-", unquote(slug).lower()).strip("-_")
+    if cleaned == slug and 0 < len(slug) <= MAX_SLUG:
+        return slug
+    digest = hashlib.sha256(slug.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{cleaned[:MAX_SLUG] or 'release'}-{digest}"
+
+
+def release_path(date: str, slug: str) -> str:
+    """``releases/YYYY/MM/YYYY-MM-DD-<slug>.md`` for a release's UTC date and slug."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+        raise UnsafePath(f"not a YYYY-MM-DD date: {date!r}")
+    year, month, _ = date.split("-")
+    return str(PurePosixPath(RELEASES, year, month, f"{date}-{safe_slug(slug)}.md"))
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Store:
+    """The files of one archive folder."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+        self.releases = self.root / RELEASES
+
+    def resolve(self, relative: str) -> Path:
+        """The absolute path of an archive-relative path, refusing anything outside releases/."""
+        path = (self.root / relative).resolve()
+        if self.releases not in path.parents:
+            raise UnsafePath(f"refusing to touch a path outside {self.releases}: {relative!r}")
+        return path
+
+    def write(self, relative: str, text: str) -> Path:
+        """Write atomically: a temporary file in the same folder, fsynced, then renamed."""
+        path = self.resolve(relative)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def read(self, relative: str) -> str | None:
+        try:
+            return self.resolve(relative).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def remove(self, relative: str) -> None:
+        self.resolve(relative).unlink(missing_ok=True)
+
+    def files(self) -> list[str]:
+        """Every Markdown file under releases/, as archive-relative POSIX paths, sorted."""
+        if not self.releases.is_dir():
+            return []
+        return sorted(
+            path.relative_to(self.root).as_posix()
+            for path in self.releases.rglob("*.md")
+            if not path.name.startswith(TEMP_PREFIX)
+        )
+
+    def remove_temporary_files(self) -> int:
+        """Delete what an interrupted write left behind; returns how many."""
+        if not self.releases.is_dir():
+            return 0
+        leftovers = list(self.releases.rglob(TEMP_PREFIX + "*"))
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return len(leftovers)

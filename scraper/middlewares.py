@@ -1,0 +1,154 @@
+"""The crawl's three middlewares, each configured by settings.
+
+- IncrementalMiddleware (spider): skips releases the ledger holds and ends the listing walk
+  at the first page with nothing new, in the manner of scrapy-deltafetch.
+- BackoffRetryMiddleware (downloader): Scrapy's retries, with exponential backoff and
+  Retry-After.
+- BotProtectionMiddleware (downloader): recognises Imperva Incapsula block pages, backs off,
+  and ends the run after too many in a row.
+"""
+
+from __future__ import annotations
+
+import logging
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+
+import scrapy
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import IgnoreRequest
+from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
+from scrapy.utils.asyncio import sleep
+from scrapy.utils.defer import deferred_from_coro
+
+from archive.ledger import Ledger
+from archive.parse import is_blocked
+
+logger = logging.getLogger(__name__)
+
+
+class IncrementalMiddleware(BaseSpiderMiddleware):
+    """Fetch only what the ledger lacks, and stop walking once a listing page has nothing new.
+
+    The walk runs to the end of the listing instead when BEEHIVE_FULL is set (and then every
+    release is fetched again, to pick up edits), and when the last crawl did not finish its
+    walk (first run, killed, blocked), since older releases may still be missing. Releases
+    whose last attempt failed are tried again first.
+    """
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        settings = crawler.settings
+        self.ledger = Ledger(settings.get("BEEHIVE_DB") or f"{settings.get('BEEHIVE_OUT')}/ledger.db")
+        self.full = settings.getbool("BEEHIVE_FULL")
+        self.walk_everything = self.full or not self.ledger.last_walk_finished()
+        self.stats = crawler.stats
+
+    async def process_start(self, start):
+        async for request in start:
+            yield request
+        spider = self.crawler.spider
+        for url in self.ledger.retry_urls():
+            yield spider.release_request(url)
+
+    async def process_spider_output_async(self, response, result, spider=None):
+        if "listing_page" not in response.meta:
+            async for item in result:
+                yield item
+            return
+        listed = new = 0
+        next_page = None
+        async for item in result:
+            if not isinstance(item, scrapy.Request):
+                yield item
+            elif "listing_page" in item.meta:
+                next_page = item  # held back until we know whether this page had anything new
+            else:
+                listed += 1
+                if self.full or not self.ledger.is_known(item.meta["release_url"]):
+                    new += 1
+                    yield item
+        self.stats.inc_value("beehive/listed", listed)
+        if next_page is None:
+            self.stats.set_value("beehive/walk_finished", True)
+        elif new or self.walk_everything or not listed:
+            yield next_page
+        else:
+            logger.info("listing page %s has nothing new: stopping the walk", response.meta["listing_page"])
+            self.stats.set_value("beehive/walk_finished", True)
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Retry as Scrapy does, but wait before each retry: 2 s, 4 s, 8 s… or what Retry-After says."""
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.backoff = settings.getfloat("BEEHIVE_RETRY_BACKOFF")
+        self.backoff_max = settings.getfloat("BEEHIVE_RETRY_BACKOFF_MAX")
+
+    async def process_response(self, request, response, spider=None):
+        retry = super().process_response(request, response)
+        if isinstance(retry, scrapy.Request):
+            await sleep(self.delay(retry, response.headers.get("Retry-After")))
+        return retry
+
+    async def process_exception(self, request, exception, spider=None):
+        retry = super().process_exception(request, exception)
+        if isinstance(retry, scrapy.Request):
+            await sleep(self.delay(retry))
+        return retry
+
+    def delay(self, retry: scrapy.Request, retry_after: bytes | None = None) -> float:
+        seconds = self.backoff * 2 ** (retry.meta.get("retry_times", 1) - 1)
+        if retry_after:
+            seconds = max(seconds, parse_retry_after(retry_after.decode("latin-1")))
+        return min(seconds, self.backoff_max)
+
+
+def parse_retry_after(value: str) -> float:
+    """Retry-After is either seconds or an HTTP date; anything unreadable counts as zero."""
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+    except (TypeError, ValueError):
+        return 0.0
+
+
+class SiteBlocked(IgnoreRequest):
+    kind = "blocked"
+
+
+class BotProtectionMiddleware:
+    """A block page is never a release: wait, try once more, and give up the run when blocked
+    BEEHIVE_MAX_BLOCKS times in a row (the request that met the block is recorded as failed)."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.max_blocks = crawler.settings.getint("BEEHIVE_MAX_BLOCKS")
+        self.backoff = crawler.settings.getfloat("BEEHIVE_BLOCK_BACKOFF")
+        self.in_a_row = 0
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    async def process_response(self, request, response, spider=None):
+        if request.url.endswith("/robots.txt") or not is_blocked(response.body):
+            self.in_a_row = 0
+            return response
+        self.in_a_row += 1
+        stats = self.crawler.stats
+        stats.inc_value("beehive/blocks")
+        if self.in_a_row >= self.max_blocks:
+            if not stats.get_value("beehive/stopped_blocked"):
+                stats.set_value("beehive/stopped_blocked", True)
+                logger.error("blocked by the site's bot protection %d times in a row: stopping",
+                             self.in_a_row)
+                deferred_from_coro(self.crawler.engine.close_spider_async(reason="blocked"))
+            raise SiteBlocked(f"bot protection page (HTTP {response.status})")
+        wait = self.backoff * 2 ** (self.in_a_row - 1)
+        logger.warning("bot protection page for %s: waiting %.0f s", request.url, wait)
+        await sleep(wait)
+        return request.replace(dont_filter=True)

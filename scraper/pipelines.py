@@ -1,0 +1,104 @@
+"""The archive pipeline: every side effect of a crawl happens here.
+
+A fetched page is parsed, rendered and saved through the same Archiver that ``beehive
+rebuild`` and ``beehive convert`` use; a failure is recorded with its reason, so the next run
+tries it again. The pipeline also holds the archive's lock for the whole run and writes the
+run's row and its one-line summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+from archive.archiver import Archiver
+from archive.parse import BlockedPage, ParseError, parse_release
+from archive.store import UnsafePath
+from archive.urls import release_slug
+from scraper.items import ReleaseFailure, ReleasePage
+
+logger = logging.getLogger(__name__)
+
+OUTCOME_EXIT = {"ok": 0, "failed": 1, "blocked": 3}
+
+
+class ArchivePipeline:
+    def __init__(self, crawler):
+        settings = crawler.settings
+        self.stats = crawler.stats
+        # Raises ArchiveBusy before anything is fetched when another run holds the archive.
+        self.archiver = Archiver(settings.get("BEEHIVE_OUT"), settings.get("BEEHIVE_DB")).lock()
+        self.run_id = None
+        self.started = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def open_spider(self, spider=None):
+        self.started = time.monotonic()
+        removed = self.archiver.store.remove_temporary_files()
+        if removed:
+            logger.warning("removed %d temporary files left by an interrupted run", removed)
+        self.run_id = self.archiver.ledger.start_run("crawl")
+
+    def process_item(self, item, spider=None):
+        if isinstance(item, ReleaseFailure):
+            self.fail(item.url, item.kind, item.reason, item.status)
+            return item
+        try:
+            release = self.parse(item)
+            saved = self.archiver.save(release, requested_url=item.url)
+        except BlockedPage:
+            self.fail(item.url, "blocked", "bot protection page", item.status)
+        except (ParseError, UnsafePath) as error:
+            self.fail(item.url, "failed", f"not a release page: {error}", item.status)
+        else:
+            self.stats.inc_value(f"beehive/{saved.outcome}")
+            logger.info("%s %s -> %s", saved.outcome, release.url, saved.path)
+        return item
+
+    @staticmethod
+    def parse(page: ReleasePage):
+        if "html" not in page.content_type.lower():
+            raise ParseError(f"not an HTML page ({page.content_type or 'no content type'})")
+        release = parse_release(page.body)
+        # The page's canonical link is the release's identity; when it is missing or names
+        # another host, the URL we were redirected to stands in.
+        if release_slug(release.url) is None:
+            url = page.final_url if release_slug(page.final_url) else page.url
+            if release_slug(url) is None:
+                raise ParseError(f"not a release URL: {url}")
+            release = dataclasses.replace(release, url=url, slug=release_slug(url))
+        return release
+
+    def fail(self, url, kind, reason, status=None):
+        self.archiver.ledger.record_failure(url, kind, reason, status, self.run_id)
+        self.stats.inc_value("beehive/gone" if kind == "gone" else "beehive/failed")
+        logger.warning("%s %s: %s", kind, url, reason)
+
+    def close_spider(self, spider=None):
+        stats = self.stats
+        figures = {name: stats.get_value(f"beehive/{name}", 0)
+                   for name in ("new", "updated", "unchanged", "failed", "gone")}
+        figures["blocked"] = stats.get_value("beehive/blocks", 0)
+        figures["requested"] = stats.get_value("downloader/request_count", 0)
+        if stats.get_value("beehive/stopped_blocked"):
+            outcome = "blocked"
+        elif figures["failed"] or stats.get_value("beehive/listing_failed"):
+            outcome = "failed"
+        else:
+            outcome = "ok"
+        walk_finished = bool(stats.get_value("beehive/walk_finished")) and outcome != "blocked"
+        elapsed = round(time.monotonic() - self.started, 2)
+        self.archiver.ledger.finish_run(self.run_id, outcome=outcome, elapsed=elapsed,
+                                        walk_finished=int(walk_finished), **figures)
+        stats.set_value("beehive/outcome", outcome)
+        self.archiver.close()
+        logger.info(
+            "beehive summary: outcome=%s requested=%d new=%d updated=%d unchanged=%d "
+            "failed=%d gone=%d blocked=%d elapsed=%.1fs",
+            outcome, figures["requested"], figures["new"], figures["updated"],
+            figures["unchanged"], figures["failed"], figures["gone"], figures["blocked"], elapsed,
+        )

@@ -1,0 +1,53 @@
+"""Scrapy settings for the beehive-archive crawl.
+
+Everything the crawl does is set here or with ``-s NAME=VALUE``; ``beehive crawl`` only
+translates its options into these settings, so it and ``scrapy crawl releases`` run the
+same code.
+"""
+
+BOT_NAME = "beehive-archive"
+SPIDER_MODULES = ["scraper.spiders"]
+NEWSPIDER_MODULE = "scraper.spiders"
+
+# -- what to crawl and where the archive lives -----------------------------------------------
+BEEHIVE_BASE_URL = "https://www.beehive.govt.nz"  # where requests go; production links map here
+BEEHIVE_OUT = "beehive-archive"  # the archive folder: releases/ and ledger.db
+BEEHIVE_DB = None  # the ledger, when not <BEEHIVE_OUT>/ledger.db
+BEEHIVE_FULL = False  # walk the whole listing and fetch every release again (picks up edits)
+
+# -- politeness ---------------------------------------------------------------------------------
+USER_AGENT = "beehive-archive/0.1 (+https://github.com/beehive-archive/beehive-archive)"
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 1
+CONCURRENT_REQUESTS_PER_DOMAIN = 1
+DOWNLOAD_DELAY = 1.0
+RANDOMIZE_DOWNLOAD_DELAY = False
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+
+# -- faults ---------------------------------------------------------------------------------------
+DOWNLOAD_TIMEOUT = 30
+# A live page is about 350 KB; anything this large is not a release page.
+DOWNLOAD_MAXSIZE = 5 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+BEEHIVE_RETRY_BACKOFF = 2.0  # seconds before the first retry, doubling on each next one
+BEEHIVE_RETRY_BACKOFF_MAX = 120.0  # and never longer than this, Retry-After included
+BEEHIVE_MAX_BLOCKS = 3  # consecutive bot-protection pages before the run gives up
+BEEHIVE_BLOCK_BACKOFF = 30.0  # seconds to wait after the first block, doubling on each next one
+
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "scraper.middlewares.BackoffRetryMiddleware": 550,
+    "scraper.middlewares.BotProtectionMiddleware": 560,
+}
+SPIDER_MIDDLEWARES = {
+    "scraper.middlewares.IncrementalMiddleware": 100,
+}
+ITEM_PIPELINES = {
+    "scraper.pipelines.ArchivePipeline": 300,
+}
+
+LOG_LEVEL = "INFO"

@@ -1,0 +1,101 @@
+"""The releases spider: walks the listing newest first and fetches each release page.
+
+It only discovers and fetches. Which releases are skipped as already archived, and where the
+walk stops, is the IncrementalMiddleware's business; parsing, files and the ledger are the
+pipeline's.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import scrapy
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from archive.urls import PRODUCTION_HOST
+from scraper.items import ReleaseFailure, ReleasePage
+
+RELEASE_PATH = re.compile(r"^/(release/[^/?#]+|node/\d+)$")
+
+
+class ReleasesSpider(scrapy.Spider):
+    name = "releases"
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.base_url = crawler.settings.get("BEEHIVE_BASE_URL").rstrip("/")
+        spider.allowed_domains = [urlsplit(spider.base_url).hostname]
+        return spider
+
+    # -- URLs: the ledger knows releases by their production URL; requests go to base_url ---
+
+    def to_production(self, url: str) -> str | None:
+        """The production form of a URL on the base host or the production host; None for others."""
+        parts = urlsplit(url)
+        base = urlsplit(self.base_url)
+        if parts.netloc != base.netloc and parts.hostname not in (PRODUCTION_HOST, "beehive.govt.nz"):
+            return None
+        return urlunsplit(("https", PRODUCTION_HOST, parts.path, parts.query, ""))
+
+    def to_base(self, production_url: str) -> str:
+        parts = urlsplit(production_url)
+        base = urlsplit(self.base_url)
+        return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
+
+    def listing_request(self, page: int) -> scrapy.Request:
+        return scrapy.Request(f"{self.base_url}/releases?page={page}", callback=self.parse_listing,
+                              errback=self.listing_failed, meta={"listing_page": page})
+
+    def release_request(self, production_url: str) -> scrapy.Request:
+        return scrapy.Request(self.to_base(production_url), callback=self.parse_release,
+                              errback=self.release_failed, meta={"release_url": production_url})
+
+    # -- callbacks -------------------------------------------------------------------------------
+
+    async def start(self):
+        yield self.listing_request(0)
+
+    def parse_listing(self, response):
+        """Release links by their path, not by teaser class names (the teaser markup varies)."""
+        seen = set()
+        for href in response.css("a::attr(href)").getall():
+            url = self.to_production(urljoin(response.url, href.strip()))
+            if url and RELEASE_PATH.match(urlsplit(url).path) and url not in seen:
+                seen.add(url)
+                yield self.release_request(url)
+        next_href = response.css("nav.pager li.pager__item--next a[rel=next]::attr(href)").get()
+        if next_href:
+            page = response.meta["listing_page"] + 1
+            yield self.listing_request(page).replace(url=urljoin(response.url, next_href))
+
+    def parse_release(self, response):
+        yield ReleasePage(
+            url=response.meta["release_url"],
+            final_url=self.to_production(response.url) or response.meta["release_url"],
+            status=response.status,
+            content_type=response.headers.get("Content-Type", b"").decode("latin-1"),
+            body=response.body,
+        )
+
+    def release_failed(self, failure: Failure):
+        url = failure.request.meta["release_url"]
+        if failure.check(HttpError):
+            status = failure.value.response.status
+            kind = "gone" if status in (404, 410) else "failed"
+            yield ReleaseFailure(url, kind, f"HTTP {status}", status)
+        else:
+            yield ReleaseFailure(url, getattr(failure.value, "kind", "failed"),
+                                 describe(failure.value))
+
+    def listing_failed(self, failure: Failure):
+        self.crawler.stats.inc_value("beehive/listing_failed")
+        self.logger.error("listing page %s failed: %s", failure.request.url, describe(failure.value))
+
+
+def describe(error: BaseException) -> str:
+    """A one-line reason for the ledger: the exception's own words, or its class name."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
