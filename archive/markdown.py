@@ -1,0 +1,976 @@
+"""Body HTML -> Markdown, byte-compatible with the reference archive.
+
+The reference archive was written by JohannesKaufmann/html-to-markdown v2
+(``htmltomarkdown.ConvertString``: the "base" and "commonmark" plugins, no table
+plugin) followed by ``strings.TrimSpace``.  :class:`ReleaseConverter` is a
+markdownify ``MarkdownConverter`` whose rules reproduce that library's
+conventions:
+
+* pre-render DOM passes (as the library does them): drop script/style/...;
+  spans holding blocks become divs; redundant nested bold/italic and nested links
+  are unwrapped; adjacent bold/italic are merged; bold/italic around a lone link
+  is moved inside the link; headings inside links and blocks inside inline or
+  leaf elements are replaced; stray list children move into the previous ``li``;
+  then HTML whitespace is collapsed (turndown's algorithm: only ASCII white space
+  collapses, so U+00A0, U+202F, U+00AD survive) ;
+* rendering: every tag has a ``convert_<tag>`` rule; tags without a rule pass
+  their content through (block tags surrounded by a blank line);
+* "smart" escaping: while rendering, an escape marker (U+0007) is put before
+  every character that could mean something in Markdown; at the end the marker
+  becomes a backslash only where the character would otherwise start Markdown
+  syntax (list markers and ``1.`` at a line start, ``*``/``_`` before text,
+  ``#`` headings, ``>`` quotes, ``[``/``](``/``![`` link syntax, ...), and is
+  dropped elsewhere;
+* post-render: trim, at most one blank line in a row, no hard line break before
+  a blank line.
+"""
+from __future__ import annotations
+
+import re
+from urllib.parse import quote, unquote_to_bytes
+
+from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+from markdownify import MarkdownConverter
+
+__all__ = ["ReleaseConverter", "body_to_markdown", "assemble_url"]
+
+ESC = "\x07"  # escape marker (Go: marker.MarkerEscaping)
+
+# Characters the commonmark plugin marks for (possible) escaping.
+_ESCAPED_CHARS = frozenset("\\*_-+.>|$#=[]()!~`\"'")
+_ESC_TABLE = {ord(c): ESC + c for c in _ESCAPED_CHARS}
+_ESC_TABLE[0] = "\ufffd"
+_ESC_SUB = ESC + r"\g<0>"
+_ENTITY_TABLE = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"}
+_ESC_RE = re.compile(r"[\\*_\-+.>|$#=\[\]()!~`\"']")
+
+# Go unicode.IsSpace
+GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_GO_SPACE_SET = frozenset(GO_SPACE)
+
+# dom.NameIsBlockNode
+BLOCK_TAGS = frozenset(
+    "address article aside blockquote details dialog dd div dl dt fieldset "
+    "figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr li main "
+    "nav ol p pre section table ul".split()
+)
+REMOVE_TAGS = frozenset("head script style link meta iframe noscript input textarea".split())
+VOID_TAGS = frozenset(
+    "area base br col embed hr img input keygen link meta param source track wbr".split()
+)
+BOLD = frozenset(("strong", "b"))
+ITALIC = frozenset(("em", "i"))
+EMPH = BOLD | ITALIC
+INLINE_CODE = frozenset(("code", "var", "samp", "kbd", "tt"))
+HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
+
+_CONTAINER = frozenset(("html", "head", "body", "blockquote", "ul", "ol", "li", "[document]"))
+_LEAF = frozenset(("hr", "pre")) | HEADINGS
+_INLINE = frozenset(("span", "code", "b", "strong", "i", "em", "a", "img", "br"))
+
+_WS_RUN = re.compile(r"[ \t\n\r]+")
+_MULTI_SPACE = re.compile(r"  +")
+
+
+def go_trim(s: str) -> str:
+    return s.strip(GO_SPACE)
+
+
+# ----------------------------------------------------------------------------- text utils
+
+_EXTRA_NEWLINES = re.compile(r"((?: *\n){2})(?: *\n)+")
+
+
+def trim_consecutive_newlines(s: str) -> str:
+    """At most two newlines in a row; spaces before dropped newlines are dropped too
+    (textutils.TrimConsecutiveNewlines)."""
+    if "\n" not in s:
+        return s
+    return _EXTRA_NEWLINES.sub(r"\1", s)
+
+
+def trim_unnecessary_hard_line_breaks(s: str) -> str:
+    s = s.replace("  \n\n", "\n\n")
+    s = s.replace("  \n  \n", "\n\n")
+    s = s.replace("  \n \n", "\n\n")
+    return s
+
+
+def surrounding_spaces(s: str) -> tuple[str, str, str]:
+    right = s.rstrip(GO_SPACE)
+    trimmed = right.lstrip(GO_SPACE)
+    return right[: len(right) - len(trimmed)], trimmed, s[len(right):]
+
+
+def delimiter_for_every_line(s: str, delim: str) -> str:
+    lines = s.split("\n")
+    for i, line in enumerate(lines):
+        left, trimmed, right = surrounding_spaces(line)
+        if not trimmed:
+            continue
+        lines[i] = left + delim + trimmed + delim + right
+    return "\n".join(lines)
+
+
+def escape_multiline(s: str) -> str:
+    """Content of a link spanning lines: blank lines become a backslash line."""
+    if "\n" not in s:
+        return s
+    s = trim_consecutive_newlines(s)
+    out = []
+    start = 0
+    has_content = False
+    for i, ch in enumerate(s):
+        if ch == "\n":
+            if has_content:
+                out.append(s[start:i])
+                out.append("\n")
+            else:
+                out.append("\\\n")
+            start = i + 1
+            has_content = False
+        elif ch not in " \t":
+            has_content = True
+        elif not has_content:
+            start = i + 1
+    out.append(s[start:])
+    return "".join(out)
+
+
+def surround_by_quotes(s: str) -> str:
+    if not s:
+        return ""
+    dq = '"' in s
+    sq = "'" in s
+    if dq and sq:
+        return '"' + s.replace('"', '\\"') + '"'
+    if dq:
+        return "'" + s + "'"
+    return '"' + s + '"'
+
+
+def prefix_lines(s: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in s.split("\n"))
+
+
+# ----------------------------------------------------------------------------- URLs (Go net/url)
+
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
+_PATH_OK = set(_UNRESERVED + "$&+,/:;=@!'()*[]")  # Go shouldEscape(encodePath) == false (+ sub-delims kept)
+_FRAG_OK = set(_UNRESERVED + "$&+,/:;=@!'()*?[]")
+_HEX = set("0123456789abcdefABCDEF")
+_PCT_REPLACE = {" ": "%20", "[": "%5B", "]": "%5D", "(": "%28", ")": "%29", "<": "%3C", ">": "%3E"}
+_PCT_RE = re.compile(r"[ \[\]()<>]")
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+
+
+def _pct_replace(s: str) -> str:
+    return _PCT_RE.sub(lambda m: _PCT_REPLACE[m.group(0)], s)
+
+
+class _BadURL(ValueError):
+    pass
+
+
+def _unescape(s: str, plus_space: bool) -> bytes:
+    # Go url.unescape: reject malformed % escapes.
+    i = 0
+    n = len(s)
+    while True:
+        i = s.find("%", i)
+        if i < 0:
+            break
+        if i + 2 >= n + 0 and not (i + 2 < n + 1 and i + 2 <= n - 1):
+            raise _BadURL(s)
+        if s[i + 1] not in _HEX or s[i + 2] not in _HEX:
+            raise _BadURL(s)
+        i += 3
+    if plus_space:
+        s = s.replace("+", " ")
+    return unquote_to_bytes(s)
+
+
+def _query_escape(b: bytes) -> str:
+    return quote(b, safe="").replace("%20", "+") if False else quote(b, safe="-_.~").replace("%20", "+")
+
+
+def _decode_encode(part: str) -> str:
+    try:
+        raw = _unescape(part, True)
+    except _BadURL:
+        return part
+    return quote(raw, safe="-_.~").replace("%20", "+")
+
+
+def _encode_query(q: str) -> str:
+    if q == "":
+        return ""
+    out = []
+    for part in q.split("&"):
+        kv = part.split("=", 1)
+        if len(kv) == 1:
+            out.append(_decode_encode(kv[0]))
+        elif kv[1] == "":
+            out.append(_decode_encode(kv[0]) + "=")
+        else:
+            out.append(_decode_encode(kv[0]) + "=" + _decode_encode(kv[1]))
+    return "&".join(out)
+
+
+def _escape_component(s: str, ok: set) -> str:
+    """Keep s when it is a valid encoding (Go validEncoded), else re-encode its decoded form."""
+    valid = True
+    for ch in s:
+        if ch == "%":
+            continue
+        if ch not in ok:
+            valid = False
+            break
+    if valid:
+        return s
+    raw = unquote_to_bytes(s)
+    return quote(raw, safe="".join(ok - {"%"}))
+
+
+def assemble_url(raw: str) -> str:
+    """Go html-to-markdown's defaultAssembleAbsoluteURL with no domain."""
+    raw = raw.strip(GO_SPACE)
+    if raw == "#":
+        return raw
+    raw = raw.replace("\n", "%0A").replace("\t", "%09")
+    try:
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
+            raise _BadURL(raw)
+        rest = raw
+        frag = None
+        if "#" in rest:
+            rest, frag = rest.split("#", 1)
+            _unescape(frag, False)
+        scheme = ""
+        m = _SCHEME_RE.match(rest)
+        if m:
+            scheme = m.group(1).lower()
+            rest = rest[m.end():]
+        elif rest.startswith(":"):
+            raise _BadURL(raw)
+        if scheme == "data":
+            return _pct_replace(raw)
+        query = None
+        if "?" in rest:
+            rest, query = rest.split("?", 1)
+        if scheme and not rest.startswith("/"):
+            # opaque (mailto:, tel:, ...)
+            result = scheme + ":" + rest
+        else:
+            authority = None
+            path = rest
+            if rest.startswith("//"):
+                authority_end = rest.find("/", 2)
+                if authority_end < 0:
+                    authority, path = rest[2:], ""
+                else:
+                    authority, path = rest[2:authority_end], rest[authority_end:]
+            elif not scheme:
+                first = rest.split("/", 1)[0]
+                if ":" in first:
+                    raise _BadURL(raw)
+            _unescape(path, False)
+            path_out = _escape_component(path, _PATH_OK)
+            result = (scheme + ":" if scheme else "")
+            if authority is not None:
+                if any(c in authority for c in " <>\"{}|\\^`"):
+                    raise _BadURL(raw)
+                result += "//" + authority
+            result += path_out
+        if query is not None:
+            q = _encode_query(query).replace("+", "%20")
+            if q or query == "":
+                result += "?" + q
+            if query == "":
+                result = result  # Go drops a bare "?" (ForceQuery false)
+                result = result[:-1]
+        if frag is not None and frag != "":
+            result += "#" + _escape_component(frag, _FRAG_OK)
+        return _pct_replace(result)
+    except _BadURL:
+        return _pct_replace(raw)
+
+
+# ----------------------------------------------------------------------------- un-escaping
+
+def _line_start_before(s: str, i: int) -> bool:
+    """Only markers/spaces between the previous newline (or start) and i."""
+    j = i - 1
+    while j >= 0:
+        c = s[j]
+        if c == "\n":
+            return True
+        if c != ESC and c != " ":
+            return False
+        j -= 1
+    return True
+
+
+def _next_char(s: str, i: int) -> str:
+    j = i + 1
+    n = len(s)
+    while j < n:
+        if s[j] != ESC:
+            return s[j]
+        j += 1
+    return ""
+
+
+def _needs_escape(s: str, i: int) -> int:
+    """Return the number of characters covered by the escape at s[i], or -1."""
+    c = s[i]
+    n = len(s)
+    if c == "\\":
+        return 1
+    if c in "*_":
+        nxt = _next_char(s, i)
+        if nxt and nxt not in _GO_SPACE_SET:
+            return 1
+    if c in "-*_":
+        # thematic break: 3+ of the same char alone on a line
+        if _line_start_before(s, i):
+            cnt = 1
+            j = i + 1
+            ok = True
+            while j < n:
+                d = s[j]
+                if d == c:
+                    cnt += 1
+                elif d == ESC or d == " ":
+                    pass
+                elif d in "\n\r":
+                    break
+                else:
+                    ok = False
+                    break
+                j += 1
+            if ok and cnt >= 3:
+                return 1
+    if c == "#":
+        if _line_start_before(s, i):
+            cnt = 1
+            j = i + 1
+            while j < n:
+                d = s[j]
+                if d == "#":
+                    cnt += 1
+                    if cnt > 6:
+                        return -1
+                elif d == ESC:
+                    pass
+                elif d in " \t\n\r":
+                    return j - i
+                else:
+                    return -1
+                j += 1
+            return 1
+        return -1
+    if c in "=-":
+        # setext underline: at line start, directly below a line with content
+        j = i - 1
+        newlines = 0
+        while j >= 0:
+            d = s[j]
+            if d == ESC or d == " ":
+                j -= 1
+                continue
+            if d == "\n":
+                newlines += 1
+                j -= 1
+                continue
+            if newlines == 1:
+                return 1
+            break
+    if c in "-*+":
+        if _line_start_before(s, i) and i + 1 < n and s[i + 1] in " \t":
+            return 1
+        if _line_start_before(s, i) and i + 1 == n:
+            return 1
+    if c in ".)":
+        j = i - 1
+        digits = 0
+        while j >= 0 and s[j] != "\n":
+            d = s[j]
+            if "0" <= d <= "9":
+                digits += 1
+            elif d == ESC or d == " ":
+                pass
+            else:
+                return -1
+            j -= 1
+        if digits and (i + 1 == n or s[i + 1] in " \t\n"):
+            return 1
+        return -1
+    if c == ">":
+        return 1 if _line_start_before(s, i) else -1
+    if c == "!":
+        return 2 if i + 1 < n and s[i + 1] == "[" or (i + 2 < n and s[i + 1] == ESC and s[i + 2] == "[") else -1
+    if c == "[":
+        return 1
+    if c == "]":
+        nxt = _next_char(s, i)
+        return 1 if nxt == "(" else -1
+    if c == "(":
+        j = i - 1
+        while j >= 0 and s[j] == ESC:
+            j -= 1
+        return 1 if j >= 0 and s[j] == "]" else -1
+    if c in "`~":
+        if _line_start_before(s, i):
+            cnt = 1
+            j = i + 1
+            while j < n and j < i + 3 and s[j] == c:
+                cnt += 1
+                j += 1
+            if cnt >= 3:
+                return cnt
+        if c == "`":
+            return 1
+    return -1
+
+
+def unescape_content(s: str) -> str:
+    """Turn escape markers into backslashes where needed; drop the others."""
+    if ESC not in s:
+        return s
+    out = []
+    start = 0
+    n = len(s)
+    i = s.find(ESC)
+    while i >= 0:
+        out.append(s[start:i])
+        start = i + 1
+        if i + 1 < n:
+            if _needs_escape(s, i + 1) != -1:
+                out.append("\\")
+        i = s.find(ESC, i + 1)
+    out.append(s[start:])
+    return "".join(out)
+
+
+# ----------------------------------------------------------------------------- DOM passes
+
+def _is_ws_text(node) -> bool:
+    return isinstance(node, NavigableString) and not isinstance(node, Comment) and not node.strip(GO_SPACE)
+
+
+def _merge_adjacent_text(root: Tag) -> None:
+    """Join text nodes left next to each other by removals (domutils.MergeAdjacentTextNodes)."""
+    for node in list(root.descendants):
+        if type(node) is NavigableString and node.parent is not None:
+            nxt = node.next_sibling
+            if type(nxt) is NavigableString:
+                merged = str(node)
+                while type(nxt) is NavigableString:
+                    merged += str(nxt)
+                    after = nxt.next_sibling
+                    nxt.extract()
+                    nxt = after
+                node.replace_with(NavigableString(merged))
+
+
+def _contains_block(tag: Tag) -> bool:
+    for d in tag.descendants:
+        if isinstance(d, Tag) and d.name in BLOCK_TAGS:
+            return True
+    return False
+
+
+def _sole_child(tag: Tag):
+    """The only child that is not whitespace text, else None."""
+    found = None
+    for c in tag.children:
+        if _is_ws_text(c):
+            continue
+        if found is not None:
+            return None
+        found = c
+    return found
+
+
+def _swap(outer: Tag, inner: Tag) -> None:
+    outer.name, inner.name = inner.name, outer.name
+    outer.attrs, inner.attrs = inner.attrs, outer.attrs
+
+
+def _prepare(root: Tag, soup: BeautifulSoup) -> None:
+    """All pre-render passes except whitespace collapsing, in one walk where possible."""
+    # 1. remove nodes (comments, scripts, ...)
+    doomed = []
+    for node in root.descendants:
+        if isinstance(node, Tag):
+            if node.name in REMOVE_TAGS:
+                doomed.append(node)
+        elif isinstance(node, NavigableString) and type(node) is not NavigableString:
+            doomed.append(node)  # comments, CDATA, processing instructions, doctype
+    for node in doomed:
+        if node.parent is not None and not getattr(node, "decomposed", False):
+            node.extract()
+    if doomed:
+        _merge_adjacent_text(root)
+
+    tags = [t for t in root.descendants if isinstance(t, Tag)]
+    for el in tags:
+        name = el.name
+        if name == "span" and _contains_block(el):
+            el.name = "div"
+    # 2. redundant nested bold/italic, nested links
+    for el in tags:
+        name = el.name
+        if name in EMPH or name == "a":
+            p = el.parent
+            while p is not None and p is not root:
+                pn = p.name
+                if (name in BOLD and pn in BOLD) or (name in ITALIC and pn in ITALIC) or (name == "a" and pn == "a"):
+                    el.unwrap()
+                    break
+                p = p.parent
+    # 3. merge adjacent bold/italic (same kind, no node in between)
+    for el in tags:
+        if el.name not in EMPH or el.parent is None:
+            continue
+        nxt = el.next_sibling
+        while isinstance(nxt, Tag) and ((el.name in BOLD and nxt.name in BOLD) or (el.name in ITALIC and nxt.name in ITALIC)):
+            for c in list(nxt.contents):
+                el.append(c.extract())
+            nxt.decompose()
+            nxt = el.next_sibling
+    # 4. empty inline code is removed
+    for el in tags:
+        if el.name in INLINE_CODE and el.parent is not None and not el.get_text():
+            el.decompose()
+    # 5. bold/italic around a lone link -> link around bold/italic; link around heading -> heading around link
+    for el in tags:
+        if el.parent is None or not (el.name in EMPH or el.name == "a"):
+            continue
+        inner = _sole_child(el)
+        if isinstance(inner, Tag):
+            if el.name in EMPH and inner.name == "a":
+                _swap(el, inner)
+            elif el.name == "a" and inner.name in HEADINGS:
+                _swap(el, inner)
+    # 6. leaf-block alternatives (blocks inside inline or leaf elements)
+    _leaf_alternatives(root, soup, False, False)
+    # 7. stray children of lists go into the previous li
+    for lst in tags:
+        if lst.name not in ("ul", "ol") or lst.parent is None:
+            continue
+        prev_li = None
+        for child in list(lst.children):
+            if isinstance(child, Tag) and child.name == "li":
+                prev_li = child
+                continue
+            if _is_ws_text(child):
+                continue
+            if prev_li is not None:
+                prev_li.append(child.extract())
+            else:
+                new_li = soup.new_tag("li")
+                child.insert_before(new_li)
+                new_li.append(child.extract())
+                prev_li = new_li
+    return tags
+
+
+def _leaf_alternatives(node: Tag, soup, in_leaf: bool, in_inline: bool) -> None:
+    for child in list(node.children):
+        if not isinstance(child, Tag):
+            continue
+        name = child.name
+        if name in _CONTAINER:
+            kind = "container"
+        elif name in _LEAF:
+            kind = "leaf"
+        elif name in _INLINE:
+            kind = "inline"
+        else:
+            kind = ""
+        if kind in ("container", "leaf") and (in_leaf or in_inline):
+            if name in HEADINGS:
+                child.name = "strong"
+                child.insert_after(soup.new_tag("br"))
+            elif name == "blockquote":
+                child.insert_before(NavigableString(' "'))
+                child.insert_after(NavigableString('" '))
+                child.name = "span"
+            elif name == "pre":
+                child.name = "code"
+            elif name == "hr":
+                child.decompose()
+                continue
+            else:
+                child.name = "span"
+        _leaf_alternatives(
+            child, soup, in_leaf or kind == "leaf", in_inline or kind == "inline"
+        )
+
+
+def _collapse(root: Tag) -> None:
+    """turndown's collapse-whitespace (as ported to Go by html-to-markdown)."""
+    prev_text = None  # (node, text) of the previous kept text node
+    keep_leading = False
+    texts = {}  # id(node) -> new text
+
+    def set_prev(s):
+        texts[id(prev_text)] = s
+
+    def visit_element(name):
+        nonlocal prev_text, keep_leading
+        if name in BLOCK_TAGS or name == "br":
+            if prev_text is not None:
+                t = texts[id(prev_text)]
+                if t.endswith(" "):
+                    texts[id(prev_text)] = t[:-1]
+            prev_text = None
+            keep_leading = False
+        elif name in VOID_TAGS or name == "pre" or name == "code":
+            prev_text = None
+            keep_leading = True
+        elif prev_text is not None:
+            keep_leading = False
+
+    def walk(el):
+        # Elements are visited on the way in and, when they have children, again on
+        # the way out (as the Go port's iterative traversal does).
+        nonlocal prev_text, keep_leading
+        for node in list(el.children):
+            if isinstance(node, Tag):
+                name = node.name
+                visit_element(name)
+                if name != "pre" and node.contents:
+                    walk(node)
+                    visit_element(name)
+            elif isinstance(node, NavigableString):
+                t = str(node)
+                if "\t" in t or "\n" in t or "\r" in t or "  " in t:
+                    t = _WS_RUN.sub(" ", t)
+                if t[:1] == " " and not keep_leading and (
+                    prev_text is None or texts[id(prev_text)].endswith(" ")
+                ):
+                    t = t[1:]
+                if not t:
+                    node.extract()
+                    continue
+                texts[id(node)] = t
+                prev_text = node
+                order.append(node)
+
+    order: list = []
+    walk(root)
+    if prev_text is not None:
+        t = texts[id(prev_text)]
+        if t.endswith(" "):
+            texts[id(prev_text)] = t[:-1]
+    for node in order:
+        t = texts[id(node)]
+        if not t:
+            node.extract()
+        elif t != node:
+            node.replace_with(NavigableString(t))
+
+
+def _find_body(soup):
+    for html in soup.contents:
+        if isinstance(html, Tag) and html.name == "html":
+            for el in html.contents:
+                if isinstance(el, Tag) and el.name == "body":
+                    return el
+    return soup
+
+
+def _add_list_end_comments(tags) -> None:
+    for lst in tags:
+        if lst.name not in ("ul", "ol") or lst.parent is None:
+            continue
+        nxt = lst.next_sibling
+        while nxt is not None and _is_ws_text(nxt):
+            nxt = nxt.next_sibling
+        if isinstance(nxt, Tag) and nxt.name in ("ul", "ol"):
+            lst.insert_after(_ListEnd("THE END"))
+
+
+class _ListEnd(Comment):
+    pass
+
+
+# ----------------------------------------------------------------------------- converter
+
+class ReleaseConverter(MarkdownConverter):
+    """markdownify converter with html-to-markdown v2 (commonmark) conventions."""
+
+    class Options(MarkdownConverter.DefaultOptions):
+        bs4_options = "lxml"
+        heading_style = "atx"
+        bullets = "-"
+        strong_em_symbol = "*"
+        escape_asterisks = False
+        escape_underscores = False
+        escape_misc = False
+
+    STRONG = "**"
+    EM = "*"
+    HR = "* * *"
+
+    # -- entry points
+    def convert(self, html):
+        soup = BeautifulSoup(html, **self.options["bs4_options"])
+        return self.convert_soup(soup)
+
+    def convert_soup(self, soup):
+        root = _find_body(soup)
+        tags = _prepare(root, soup)
+        _collapse(root)
+        _add_list_end_comments(tags)
+        text = self.process_tag(root, set())
+        return self.post_render(text)
+
+    def post_render(self, text: str) -> str:
+        text = go_trim(text)
+        text = trim_consecutive_newlines(text)
+        text = trim_unnecessary_hard_line_breaks(text)
+        text = unescape_content(text)
+        return go_trim(text)
+
+    # -- tree walking (plain concatenation, like the reference's renderer)
+    def process_tag(self, node, parent_tags=None):
+        if parent_tags is None:
+            parent_tags = set()
+        name = node.name
+        fn = self.get_conv_fn_cached(name)
+        if fn is not None and getattr(fn, "_raw", False):
+            return fn(node, None, parent_tags)
+        if name == "a" or name in HEADINGS:
+            child_tags = parent_tags | {name}
+        else:
+            child_tags = parent_tags
+        parts = []
+        for child in node.children:
+            if isinstance(child, Tag):
+                parts.append(self.process_tag(child, child_tags))
+            elif isinstance(child, Comment):
+                if isinstance(child, _ListEnd):
+                    parts.append("\n\n<!--THE END-->\n\n")
+            elif isinstance(child, NavigableString):
+                parts.append(self.process_text(child, child_tags))
+        text = "".join(parts)
+        if fn is not None:
+            return fn(node, text, parent_tags)
+        if name in BLOCK_TAGS:
+            return "\n\n" + text + "\n\n"
+        return text
+
+    def process_text(self, el, parent_tags=None):
+        text = str(el)
+        if "&" in text or "<" in text or ">" in text:
+            text = text.translate(_ENTITY_TABLE)
+        text = _ESC_RE.sub(_ESC_SUB, text)
+        if "\x00" in text:
+            text = text.replace("\x00", "\ufffd")
+        if parent_tags and "a" in parent_tags:
+            text = text.replace(ESC + "]", "\\]")
+        return text
+
+    def get_conv_fn(self, tag_name):
+        """Only this class's own rules apply; markdownify's defaults (p, div, li,
+        table cells, ...) are not the reference's conventions: tags without a rule
+        pass their content through (block tags with a blank line around)."""
+        name = "convert_%s" % re.sub(r"[\[\]:-]", "_", tag_name.lower())
+        for klass in type(self).__mro__:
+            if klass is MarkdownConverter:
+                return None
+            if name in vars(klass):
+                return getattr(self, name)
+        return None
+
+    # -- rules
+    def _emphasis(self, text, delim):
+        if not go_trim(text):
+            return text
+        return delimiter_for_every_line(text, delim)
+
+    def convert_b(self, el, text, parent_tags):
+        return self._emphasis(text, self.STRONG)
+
+    convert_strong = convert_b
+
+    def convert_i(self, el, text, parent_tags):
+        return self._emphasis(text, self.EM)
+
+    convert_em = convert_i
+
+    def convert_a(self, el, text, parent_tags):
+        href = assemble_url(el.get("href") or "")
+        title = (el.get("title") or "").replace("\n", " ")
+        content = text
+        if not go_trim(content):
+            content = title
+        if href == "":
+            title = ""
+        left, trimmed, right = surrounding_spaces(content)
+        trimmed = escape_multiline(trimmed)
+        out = left + "[" + trimmed + "](" + href
+        if title:
+            out += " " + surround_by_quotes(title)
+        return out + ")" + right
+
+    def convert_img(self, el, text, parent_tags):
+        src = (el.get("src") or "").strip(GO_SPACE)
+        if not src:
+            return ""
+        src = assemble_url(src)
+        title = (el.get("title") or "").replace("\n", " ")
+        alt = (el.get("alt") or "").replace("\n", " ")
+        alt = _escape_alt(alt)
+        out = "![" + alt + "](" + src
+        if title:
+            out += " " + surround_by_quotes(title)
+        return out + ")"
+
+    def convert_br(self, el, text, parent_tags):
+        return "  \n"
+
+    def convert_hr(self, el, text, parent_tags):
+        return "\n\n" + self.HR + "\n\n"
+
+    def convert_hN(self, n, el, text, parent_tags):
+        if not text.strip(GO_SPACE):
+            return ""
+        content = text.replace("\n", " ").replace("\r", " ")
+        content = _MULTI_SPACE.sub(" ", content)
+        content = go_trim(content)
+        if content.endswith("#") and not (len(content) >= 3 and content[-3] == "\\"):
+            content = content[:-2] + "\\#" if content[-2:-1] == ESC else content[:-1] + "\\#"
+        return "\n\n" + "#" * n + " " + content + "\n\n"
+
+    def convert_h1(self, el, text, parent_tags):
+        return self.convert_hN(1, el, text, parent_tags)
+
+    def convert_h2(self, el, text, parent_tags):
+        return self.convert_hN(2, el, text, parent_tags)
+
+    def convert_h3(self, el, text, parent_tags):
+        return self.convert_hN(3, el, text, parent_tags)
+
+    def convert_h4(self, el, text, parent_tags):
+        return self.convert_hN(4, el, text, parent_tags)
+
+    def convert_h5(self, el, text, parent_tags):
+        return self.convert_hN(5, el, text, parent_tags)
+
+    def convert_h6(self, el, text, parent_tags):
+        return self.convert_hN(6, el, text, parent_tags)
+
+    def convert_blockquote(self, el, text, parent_tags):
+        content = go_trim(text)
+        if not content:
+            return ""
+        content = trim_consecutive_newlines(content)
+        return "\n\n" + prefix_lines(content, "> ") + "\n\n"
+
+    def convert_code(self, el, text, parent_tags):
+        content = el.get_text()
+        content = content.replace("\n", " ")
+        if not content:
+            return ""
+        fence = "`"
+        while fence in content:
+            fence += "`"
+        if content.startswith("`") or content.endswith("`"):
+            content = " " + content + " "
+        return fence + content + fence
+
+    convert_kbd = convert_samp = convert_tt = convert_var = convert_code
+
+    def convert_pre(self, el, text, parent_tags):
+        content = el.get_text()
+        fence = "```"
+        while fence in content:
+            fence += "`"
+        code = el.find("code")
+        lang = ""
+        if code is not None:
+            for cls in code.get("class") or []:
+                if cls.startswith("language-"):
+                    lang = cls[len("language-"):]
+                    break
+        content = content.rstrip("\n") if content.endswith("\n") else content
+        return "\n\n" + fence + lang + "\n" + content.replace("\n", "\uf002") + "\n" + fence + "\n\n"
+
+    def _list(self, el, parent_tags):
+        items = []
+        child_tags = parent_tags | {el.name}
+        for child in el.children:
+            if isinstance(child, Tag):
+                content = self.process_tag(child, child_tags)
+            elif isinstance(child, Comment):
+                continue
+            elif isinstance(child, NavigableString):
+                content = self.process_text(child, child_tags)
+            else:
+                continue
+            content = go_trim(content)
+            if not content:
+                continue
+            items.append(content)
+        if not items:
+            return ""
+        ordered = el.name == "ol"
+        if ordered:
+            try:
+                start = int((el.get("start") or "1").strip())
+            except ValueError:
+                start = 1
+            width = len(str(start + len(items) - 1))
+        out = ["\n\n"]
+        for i, item in enumerate(items):
+            if ordered:
+                num = start + i
+                prefix = ("-" + str(-num).zfill(width - 1) if num < 0 else str(num).zfill(width)) + ". "
+            else:
+                prefix = "- "
+            item = trim_consecutive_newlines(item)
+            item = trim_unnecessary_hard_line_breaks(item)
+            item = unescape_content(item)
+            if "\n" in item:
+                item = item.replace("\n", "\n" + " " * len(prefix))
+            out.append(prefix)
+            out.append(item)
+            if i < len(items) - 1:
+                out.append("\n")
+        out.append("\n\n")
+        return "".join(out)
+
+    def convert_ul(self, el, text, parent_tags):
+        return self._list(el, parent_tags)
+
+    convert_ul._raw = True
+    convert_ol = convert_ul
+
+    # table parts have no rule in the reference (no table plugin): tbody/tr/td pass
+    # their content through; table is a block.
+
+
+def _escape_alt(alt: str) -> str:
+    out = []
+    prev = ""
+    for ch in alt:
+        if ch in "[]" and prev != "\\":
+            out.append("\\")
+        out.append(ch)
+        prev = ch
+    return "".join(out)
+
+
+_CONVERTER = ReleaseConverter()
+
+
+def body_to_markdown(body_html: str) -> str:
+    """Convert a release body (inner HTML) to Markdown: trimmed, no trailing newline."""
+    if not body_html or not body_html.strip():
+        return ""
+    return _CONVERTER.convert(body_html).replace("\uf002", "\n")

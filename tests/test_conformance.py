@@ -1,0 +1,15 @@
+from pathlib import Path
+
+from archive.conformance import compare
+
+CORPUS = Path(__file__).parent / "corpus"
+
+
+def test_corpus_conformance_floor():
+    report = compare(CORPUS / "pages", CORPUS / "expected")
+    assert report.total == 51
+    assert not report.errors, report.errors
+    assert report.front_rate == 100.0, report.mismatches
+    assert report.body_rate >= 95.0, report.mismatches
+    # currently every file is byte-identical; keep it that way
+    assert report.file_rate == 100.0, report.mismatches

@@ -1,0 +1,114 @@
+"""One small test per conversion rule (HTML snippet in, Markdown bytes out)."""
+import pytest
+
+from archive.markdown import ReleaseConverter, assemble_url, body_to_markdown
+from markdownify import MarkdownConverter
+
+CASES = [
+    # paragraphs and whitespace collapsing
+    ("<p>a</p>\n<p>b</p>", "a\n\nb"),
+    ("<p>  a \n  b  </p>", "a b"),
+    ("<p>x </p><p> </p><p>y</p>", "x\n\ny"),
+    # <br> line breaks; none before a blank line
+    ("<p>a<br>b</p>", "a  \nb"),
+    ("<p>a<br></p><p>b</p>", "a\n\nb"),
+    # invisible characters survive (not collapsed)
+    ("<p>a\u00a0 b\u202fc\u00add</p>", "a\u00a0 b\u202fc\u00add"),
+    ("<p>end.\u00a0</p><p>next</p>", "end.\u00a0\n\nnext"),
+    # span soup
+    ("<p><span>a </span><span> b</span></p>", "a b"),
+    ("<span><p>a</p><p>b</p></span>", "a\n\nb"),
+    # emphasis and strong
+    ("<p><strong>bold</strong> <em>it</em> <b>b</b> <i>i</i></p>", "**bold** *it* **b** *i*"),
+    ("<p>x<strong> bold </strong>y</p>", "x **bold** y"),
+    ("<p>a<strong></strong>b<em> </em>c</p>", "ab c"),
+    ("<p><strong><strong>x</strong></strong></p>", "**x**"),
+    ("<p><strong>a</strong><strong>b</strong></p>", "**ab**"),
+    ("<p><em>Te Mana,</em> with</p>", "*Te Mana,* with"),
+    ("<p><em>Improving</em>discussion</p>", "*Improving*discussion"),
+    ("<p>a <strong>x<br>y</strong></p>", "a **x**  \n**y**"),
+    # links
+    ('<p><a href="/media/240">rel</a></p>', "[rel](/media/240)"),
+    ('<p><a href="http://x.nz/a" title="T">t</a></p>', '[t](http://x.nz/a "T")'),
+    ('<p><a href="mailto:a@b.nz">mail</a></p>', "[mail](mailto:a@b.nz)"),
+    ('<p>x<a href="/a"> t </a>y</p>', "x [t](/a) y"),
+    ('<p><a href="/a"></a></p>', "[](/a)"),
+    ('<p><strong><a href="/a">t</a></strong></p>', "[**t**](/a)"),
+    ('<p><a href="/a">x [1]</a></p>', "[x \\[1\\]](/a)"),
+    ('<p><a href="http://x.nz/?q=node/1&amp;r={a}">t</a></p>', "[t](http://x.nz/?q=node%2F1&r=%7Ba%7D)"),
+    # images, images inside links
+    ('<p><img src="/i.jpg" alt="A [b]" title="T"></p>', '![A \\[b\\]](/i.jpg "T")'),
+    ('<a href="/media/1"><img src="/i.jpg" alt="alt"></a>', "[![alt](/i.jpg)](/media/1)"),
+    ('<p><img alt="no src"></p>', ""),
+    # headings
+    ("<h3>Title</h3><p>x</p>", "### Title\n\nx"),
+    ("<h2> a\n b </h2>", "## a b"),
+    ("<h2>C#</h2>", "## C\\#"),
+    ("<h2></h2><p>x</p>", "x"),
+    # block quotes
+    ("<blockquote><p>a</p><p>b</p></blockquote>", "> a\n> \n> b"),
+    # horizontal rule
+    ("<p>a</p><hr><p>b</p>", "a\n\n* * *\n\nb"),
+    # unordered, nested and ordered lists
+    ("<ul><li>a</li><li>b</li></ul>", "- a\n- b"),
+    ("<ul><li>a<ul><li>b</li></ul></li></ul>", "- a\n  \n  - b"),
+    ("<ol><li>a</li><li>b</li></ol>", "1. a\n2. b"),
+    ("<ol start='9'><li>a</li><li>b</li></ol>", "09. a\n10. b"),
+    ("<ol>" + "".join(f"<li>{i}</li>" for i in "abcdefghij") + "</ol>",
+     "\n".join(f"{n:02d}. {c}" for n, c in enumerate("abcdefghij", 1))),
+    ("<ul><li></li><li>x</li></ul>", "- x"),
+    ("<ul><li>a</li></ul><ul><li>b</li></ul>", "- a\n\n<!--THE END-->\n\n- b"),
+    ("<ul><li>last<br><hr><b>Appendix</b></li></ul>", "- last\n  \n  * * *\n  \n  **Appendix**"),
+    # tables: no table rule in the reference, cells pass their text through
+    ("<table><tbody><tr><td> </td></tr></tbody></table><p>x</p>", "x"),
+    ("<table><tr><td><strong>A</strong></td> <td>B</td></tr></table>", "**A** B"),
+    ("<table><tr><td>A</td><td>B</td></tr></table>", "AB"),
+    # escapes exactly where needed
+    ("<p>1. not a list</p>", "1\\. not a list"),
+    ("<p>* star</p><p>- dash</p><p>+ plus</p>", "\\* star\n\n\\- dash\n\n\\+ plus"),
+    ("<p>a * b _ c 2.5 x-y</p>", "a * b _ c 2.5 x-y"),
+    ("<p>a*b snake_case</p>", "a\\*b snake\\_case"),
+    ("<p># not heading</p>", "\\# not heading"),
+    # the base plugin writes &, < and > in text as character references
+    ("<p>&gt; x &lt;y&gt;</p>", "&gt; x &lt;y&gt;"),
+    ('<p>"quotes" \'single\' $5 | ~ = ! ( )</p>', '"quotes" \'single\' $5 | ~ = ! ( )'),
+    ("<p>back\\slash</p>", "back\\\\slash"),
+    ("<p>x &amp; y</p>", "x &amp; y"),
+    # unknown tags pass their text through; scripts and comments go
+    ("<p><foo>bar</foo> <time>t</time></p>", "bar t"),
+    ("<p>a<script>x()</script><!-- c -->b</p>", "ab"),
+    ("", ""),
+]
+
+
+@pytest.mark.parametrize("html,expected", CASES)
+def test_rule(html, expected):
+    got = body_to_markdown(html)
+    assert got.encode("utf-8") == expected.encode("utf-8")
+
+
+def test_is_markdownify_subclass_with_own_rules():
+    assert issubclass(ReleaseConverter, MarkdownConverter)
+    conv = ReleaseConverter()
+    # markdownify's own default rules for p/li/td do not apply
+    assert conv.get_conv_fn("p") is None and conv.get_conv_fn("td") is None
+    assert conv.get_conv_fn("a") is not None
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("/media/240", "/media/240"),
+        ("  /a b  ", "/a%20b"),
+        ("http://x.nz/a(b)", "http://x.nz/a%28b%29"),
+        ("HTTP://x.nz/", "http://x.nz/"),
+        ("http://x.nz/?a=1&b=c d", "http://x.nz/?a=1&b=c%20d"),
+        ("http://x.nz/?url=http%3A%2F%2Fy", "http://x.nz/?url=http%3A%2F%2Fy"),
+        ("#", "#"),
+        ("mailto:a@b.nz", "mailto:a@b.nz"),
+        ("http://x.nz/m%C4%81ori", "http://x.nz/m%C4%81ori"),
+        ("http://x.nz/māori", "http://x.nz/m%C4%81ori"),
+    ],
+)
+def test_assemble_url(raw, expected):
+    assert assemble_url(raw) == expected
