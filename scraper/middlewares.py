@@ -43,16 +43,19 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         self.full = settings.getbool("BEEHIVE_FULL")
         self.walk_everything = self.full or not self.ledger.last_walk_finished()
         self.stats = crawler.stats
+        self.requested = set()
 
     async def process_start(self, start):
         async for request in start:
             yield request
         spider = self.crawler.spider
         for url in self.ledger.retry_urls():
+            self.requested.add(url)
             yield spider.release_request(url)
 
     async def process_spider_output_async(self, response, result, spider=None):
-        if "listing_page" not in response.meta:
+        # An errback's output comes through here too: only a listing page that arrived counts.
+        if response is None or "listing_page" not in response.meta or response.status != 200:
             async for item in result:
                 yield item
             return
@@ -67,10 +70,17 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
                 listed += 1
                 if self.full or not self.ledger.is_known(item.meta["release_url"]):
                     new += 1
+                    self.requested.add(item.meta["release_url"])
                     yield item
         self.stats.inc_value("beehive/listed", listed)
         if next_page is None:
             self.stats.set_value("beehive/walk_finished", True)
+            if self.full:
+                # Releases no longer listed under their URL: each answers 404 (gone) or 301
+                # (renamed). Unfiltered, since a rename redirects to a page fetched already.
+                for url in self.ledger.release_urls():
+                    if url not in self.requested:
+                        yield self.crawler.spider.release_request(url).replace(dont_filter=True)
         elif new or self.walk_everything or not listed:
             yield next_page
         else:

@@ -50,8 +50,12 @@ class ReleasesSpider(scrapy.Spider):
                               errback=self.listing_failed, meta={"listing_page": page})
 
     def release_request(self, production_url: str) -> scrapy.Request:
+        # A /node/N link redirects to a release that may already be fetched in this run; it
+        # must still arrive, so that the ledger learns the alias and skips the link next time.
+        is_alias = urlsplit(production_url).path.startswith("/node/")
         return scrapy.Request(self.to_base(production_url), callback=self.parse_release,
-                              errback=self.release_failed, meta={"release_url": production_url})
+                              errback=self.release_failed, dont_filter=is_alias,
+                              meta={"release_url": production_url})
 
     # -- callbacks -------------------------------------------------------------------------------
 
