@@ -1,10 +1,17 @@
 """One archive: its files and its ledger, kept in step.
 
-The crawl's pipeline, ``beehive rebuild`` and ``beehive convert --out`` all come through
-``Archiver.save``, so a file is rendered and recorded one way only. The order of the steps
-is what keeps files and ledger in agreement across a crash: the file is written (atomically)
-before its ledger row commits, and a file being replaced by one at a new path is removed
-only after the row that points to the new path has committed.
+The crawl's pipeline, ``beehive rebuild`` and ``beehive convert --out`` all come through the
+same two steps, so a file is rendered and recorded one way only:
+
+- :func:`render` is pure (a parsed release in, a picklable :class:`Rendered` out: path, text,
+  hash and the ledger's fields), so ``beehive rebuild`` runs it on every core;
+- :meth:`Archiver.commit` brings files and ledger up to date, in the calling process, in order.
+
+``Archiver.save`` is both steps for one release (what the crawl calls). The order of the steps
+in ``commit`` is what keeps files and ledger in agreement across a crash: a file is written
+(atomically) before its ledger row commits, and a file being replaced by one at a new path is
+removed only after the row that points to the new path has committed. A file whose content is
+already right is not rewritten, so its modification time stays.
 """
 
 from __future__ import annotations
@@ -13,10 +20,11 @@ import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
-from archive.ledger import Ledger
+from archive.ledger import Ledger, compress, release_fields
 from archive.render import render_document
-from archive.store import Store, release_path, sha256_text
+from archive.store import Store, UnsafePath, release_path, sha256_text
 
 DEFAULT_OUT = "beehive-archive"
 
@@ -31,10 +39,36 @@ def body_of(document: str) -> str:
     return rest[1:] if rest.startswith("\n") else rest
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A release rendered for the archive: everything ``commit`` needs, and picklable."""
+
+    url: str
+    path: str
+    document: str
+    sha256: str
+    fields: dict  # the ledger's parsed fields (see ledger.release_fields)
+    region: bytes | None = None  # compressed content region to store; None keeps the stored one
+
+
+def render(release, *, keep_region: bool = True) -> Rendered:
+    """Parse result -> file text, path, hash and ledger fields. Pure: no I/O."""
+    document = render_document(release)
+    return Rendered(
+        url=release.url,
+        path=release_path(release.date, release.archive_slug),  # the reference's file name
+        document=document,
+        sha256=sha256_text(document),
+        fields=release_fields(release),
+        region=compress(release.region_html) if keep_region else None,
+    )
+
+
 @dataclass
 class Saved:
     outcome: str  # "new", "updated" or "unchanged"
     path: str
+    changed: bool = False  # the document differs from the one the ledger recorded
 
 
 class Archiver:
@@ -69,19 +103,56 @@ class Archiver:
             self._lock_file = None
 
     def save(self, release, requested_url: str | None = None) -> Saved:
-        """Render a parsed release and bring its file and ledger row up to date."""
-        document = render_document(release)
-        digest = sha256_text(document)
-        path = release_path(release.date, release.slug)
-        old = self.ledger.release(release.url)
-        if old and old["sha256"] == digest and old["path"] == path \
-                and self.store.read(path) == document:
-            self.ledger.mark_seen(release.url, requested_url)
-            return Saved("unchanged", path)
-        self.store.write(path, document)
-        self.ledger.save_release(release, path=path, sha256=digest, body=body_of(document),
-                                 changed=bool(old) and old["sha256"] != digest,
-                                 requested_url=requested_url)
-        if old and old["path"] != path:
-            self.store.remove(old["path"])
-        return Saved("updated" if old else "new", path)
+        """Render a parsed release and bring its file and ledger row up to date.
+
+        When the request for a known release landed on another canonical URL (its slug was
+        renamed), the old row is retired after the new one is in, so it is archived once.
+        """
+        saved = self.commit([render(release)], [requested_url])[0]
+        if requested_url and requested_url != release.url:
+            old_path = self.ledger.retire(requested_url, release.url)
+            if old_path and not self.ledger.path_known(old_path):
+                self.store.remove(old_path)
+        return saved
+
+    def commit(self, items: Sequence[Rendered], requested_urls: Sequence[str | None] = (),
+               *, seen: bool = True) -> list[Saved]:
+        """Bring files and ledger rows up to date for rendered releases, in one transaction.
+
+        ``seen`` is true when the releases were just fetched from the site (a crawl): their
+        rows get last_seen. A rebuild passes false: it saw nothing, so only files, hashes,
+        paths, bodies and parsed fields change.
+        """
+        requested_urls = list(requested_urls) + [None] * (len(items) - len(requested_urls))
+        olds = self.ledger.rows_for([item.url for item in items])
+        owners = self.ledger.path_owners([item.path for item in items])
+        for item in items:
+            if owners.get(item.path, item.url) != item.url:
+                # Two URLs whose slugs fold to one file name: never overwrite the other.
+                raise UnsafePath(f"{item.path} already holds {owners[item.path]}")
+        saved, rows, seen_urls, moved, writes = [], [], [], [], []
+        for item, requested in zip(items, requested_urls):
+            old = olds.get(item.url)
+            data = item.document.encode("utf-8", "surrogatepass")
+            if old and old["sha256"] == item.sha256 and old["path"] == item.path \
+                    and self.store.read_bytes(item.path) == data:
+                saved.append(Saved("unchanged", item.path))
+                if seen:
+                    seen_urls.append((item.url, requested))
+                elif any(old[name] != value for name, value in item.fields.items()):
+                    # Same file, but the parser now reads a field the file does not show
+                    # (the New Zealand date, say) differently: the row follows the parser.
+                    rows.append((item, old, requested, False))
+                continue
+            writes.append((item.path, item.document))
+            changed = bool(old) and old["sha256"] != item.sha256
+            rows.append((item, old, requested, changed))
+            if old and old["path"] != item.path:
+                moved.append(old["path"])
+            saved.append(Saved("updated" if old else "new", item.path, changed))
+        self.store.write_many(writes)  # every file in place before the rows that name them
+        self.ledger.save_rendered(rows, seen=seen, seen_urls=seen_urls)
+        for path in moved:
+            if not self.ledger.path_known(path):
+                self.store.remove(path)
+        return saved

@@ -163,3 +163,200 @@ def convert(files, url, out):
             problems += 1
     if problems:
         sys.exit(EXIT_FAILED)
+
+
+# -- offline commands: rebuild, verify, status, export, search ----------------------------
+
+def ledger_path(out, db) -> Path:
+    return Path(db) if db else Path(out) / "ledger.db"
+
+
+def open_ledger(out, db):
+    """The archive's ledger for reading; a missing one is an error, not a new empty file."""
+    from archive.ledger import Ledger
+
+    path = ledger_path(out, db)
+    if not path.is_file():
+        fail(f"no ledger at {path}: run 'beehive crawl' first, or give --out/--db")
+    return Ledger(path)
+
+
+def open_archive(out, db):
+    """The archive, locked for this process (exit 4 when another run holds it)."""
+    from archive.archiver import Archiver
+
+    if not ledger_path(out, db).is_file():
+        fail(f"no ledger at {ledger_path(out, db)}: run 'beehive crawl' first, or give --out/--db")
+    try:
+        return Archiver(out, db).lock()
+    except ArchiveBusy as error:
+        fail(f"{error}; try again when it has finished", EXIT_BUSY)
+
+
+OFFLINE_EXIT = """\b
+Exit status:
+  0  ok
+  1  problems found (listed), or the command failed
+  2  usage error
+  4  another beehive run is using this archive"""
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.option("--prune", is_flag=True,
+              help="Delete files under releases/ that the ledger does not know.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes that render (default: one per available core).")
+def rebuild(out, db, prune, jobs):
+    """Regenerate every release's file from the ledger, offline.
+
+    Uses the page content the ledger keeps and the crawl's own render and save
+    steps: files already right are left alone (their modification times stay),
+    changed or missing ones are written atomically, and the ledger's hashes and
+    paths follow. Files under releases/ the ledger does not know are listed,
+    and deleted with --prune. Ends with one line starting 'beehive summary:'.
+
+    \b
+    beehive rebuild                  # after a converter upgrade, or a lost folder
+    beehive rebuild --prune          # also delete files the ledger does not know
+    """
+    from archive.rebuild import rebuild as run_rebuild
+
+    archiver = open_archive(out, db)
+    try:
+        total = archiver.ledger.count()
+        if sys.stderr.isatty():
+            with click.progressbar(length=total, label="rebuilding", file=sys.stderr,
+                                   show_pos=True) as bar:
+                result = run_rebuild(archiver, prune=prune, jobs=jobs, progress=bar.update)
+        else:
+            result = run_rebuild(archiver, prune=prune, jobs=jobs)
+    finally:
+        archiver.close()
+    if result.temporary:
+        click.echo(f"removed {result.temporary} temporary files left by an interrupted run",
+                   err=True)
+    for failure in result.failed:
+        click.echo(f"failed: {failure.url}: {failure.reason}", err=True)
+    for path in result.strays:
+        click.echo(f"{'pruned' if prune else 'stray'}: {path}", err=True)
+    if result.strays and not prune:
+        click.echo(f"{len(result.strays)} files under releases/ are not in the ledger; "
+                   "--prune deletes them", err=True)
+    click.echo(result.summary(), err=True)
+    sys.exit(EXIT_FAILED if result.failed else EXIT_OK)
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+def verify(out, db):
+    """Check that files and ledger agree, changing nothing.
+
+    Every release in the ledger must have its file, with the recorded SHA-256,
+    and front matter that python-frontmatter reads; no other files may sit
+    under releases/ (temporary files an interrupted write left count too).
+    Prints one problem per line and exits 1, or one line saying all is well.
+    """
+    from archive.rebuild import verify as run_verify
+
+    archiver = open_archive(out, db)
+    try:
+        checked, problems = run_verify(archiver)
+    finally:
+        archiver.close()
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        click.echo(f"beehive verify: {len(problems)} problems ({checked} releases in the ledger)",
+                   err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"OK: {checked} releases, files and ledger agree")
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of text.")
+def status(out, db, as_json):
+    """What the archive holds and how the last run went.
+
+    Releases archived, the oldest and newest, the last run and its figures, and
+    every release whose last attempt failed, with the reason.
+    """
+    import json
+
+    from archive.report import format_status, status as report_status
+
+    ledger = open_ledger(out, db)
+    try:
+        report = report_status(ledger)
+    finally:
+        ledger.close()
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        for line in format_status(report):
+            click.echo(line)
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
+              show_default=True, help="JSON Lines, or CSV with a header (lists as JSON).")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="Only releases published on or after this UTC date.")
+@click.option("-o", "--output", default="-", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write here instead of stdout ('-').")
+def export(out, db, fmt, since, output):
+    """Every release as one record: front-matter fields, the UTC timestamp,
+    the New Zealand date, the body Markdown, the path and the hash.
+
+    Oldest first; streamed from the ledger, so memory stays flat.
+
+    \b
+    beehive export > releases.jsonl
+    beehive export --format csv --since 2024-01-01 -o 2024.csv
+    """
+    from archive.report import export as run_export
+
+    ledger = open_ledger(out, db)
+    try:
+        if output == "-":
+            stream = click.get_text_stream("stdout", encoding="utf-8")
+            run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"))
+            stream.flush()
+        else:
+            with open(output, "w", encoding="utf-8", newline="") as stream:
+                run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"))
+    finally:
+        ledger.close()
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.argument("query")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="At most this many hits.")
+def search(out, db, query, limit):
+    """Full-text search of titles and bodies; prints date, title and path per hit,
+    best first, tab-separated.
+
+    QUERY is SQLite FTS5 syntax: words (all must match, stemmed), "a phrase",
+    prefix*, OR, NOT, title:word.
+
+    \b
+    beehive search housing
+    beehive search '"climate change" NOT emissions' --limit 5
+    """
+    import sqlite3
+
+    from archive.report import search as run_search
+
+    ledger = open_ledger(out, db)
+    try:
+        hits = run_search(ledger, query, limit)
+    except sqlite3.OperationalError as error:
+        fail(f"bad search query {query!r}: {error}", EXIT_USAGE)
+    finally:
+        ledger.close()
+    for hit in hits:
+        click.echo(f"{hit['date']}\t{hit['title']}\t{hit['path']}")

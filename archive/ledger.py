@@ -55,6 +55,23 @@ RELEASE_COLUMNS = {
 }
 
 
+FIELD_NAMES = ("slug", "title", "published", "date", "nz_date", "ministers", "portfolios",
+               "attachments")
+
+def release_fields(release) -> dict:
+    """The ledger's columns that come from parsing a release (lists as JSON)."""
+    return {
+        "slug": release.slug,
+        "title": release.title,
+        "published": release.published.isoformat().replace("+00:00", "Z"),
+        "date": release.date,
+        "nz_date": release.nz_date,
+        "ministers": json.dumps(list(release.ministers), ensure_ascii=False),
+        "portfolios": json.dumps(list(release.portfolios), ensure_ascii=False),
+        "attachments": json.dumps(list(release.attachments), ensure_ascii=False),
+    }
+
+
 class Ledger:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -118,45 +135,90 @@ class Ledger:
         ).fetchone()
         return bool(row and row[0])
 
+    def release_urls(self) -> list[str]:
+        return [row[0] for row in self.db.execute("select url from releases order by published desc")]
+
+    def retire(self, old_url: str, new_url: str) -> str | None:
+        """A release moved to a new canonical URL (a renamed slug): drop its old row and
+        remember the old URL as an alias. Returns the old row's file path, for removal."""
+        old = self.release(old_url)
+        if old is None:
+            return None
+        with self.db.conn:
+            self.db["releases"].delete(old_url)
+            self.db["aliases"].upsert({"url": old_url, "canonical": new_url}, pk="url")
+        return old["path"]
+
     def count(self) -> int:
         return self.db["releases"].count
 
     # -- writing: each method is one transaction ------------------------------------------
 
-    def save_release(self, release, *, path: str, sha256: str, body: str,
-                     changed: bool, requested_url: str | None = None) -> None:
-        """Record a capture whose file is already in place (the file is written first)."""
-        now = utc_now()
-        old = self.release(release.url)
-        row = {
-            "url": release.url,
-            "slug": release.slug,
-            "title": release.title,
-            "published": release.published.isoformat().replace("+00:00", "Z"),
-            "date": release.date,
-            "nz_date": release.nz_date,
-            "ministers": json.dumps(list(release.ministers), ensure_ascii=False),
-            "portfolios": json.dumps(list(release.portfolios), ensure_ascii=False),
-            "attachments": json.dumps(list(release.attachments), ensure_ascii=False),
-            "body": body,
-            "path": path,
-            "sha256": sha256,
-            "region": compress(release.region_html),
-            "first_seen": old["first_seen"] if old else now,
-            "last_seen": now,
-            "last_changed": now if changed or not old else old["last_changed"],
-            "gone": None,
-        }
-        with self.db.conn:
-            self.db["releases"].upsert(row, pk="url")
-            self.db["failures"].delete_where("url in (?, ?)", [release.url, requested_url or release.url])
-            if requested_url and requested_url != release.url:
-                self.db["aliases"].upsert({"url": requested_url, "canonical": release.url}, pk="url")
+    def rows_for(self, urls: list[str]) -> dict[str, dict]:
+        """The rows of these URLs (without the stored region or the dates), by URL."""
+        rows = {}
+        columns = ", ".join(["url", "path", "sha256", "body", *FIELD_NAMES])
+        for start in range(0, len(urls), 500):
+            chunk = urls[start:start + 500]
+            cursor = self.db.execute(
+                f"select {columns} from releases where url in ({', '.join('?' * len(chunk))})",
+                chunk)
+            names = [d[0] for d in cursor.description]
+            for values in cursor:
+                rows[values[0]] = dict(zip(names, values))
+        return rows
 
-    def mark_seen(self, url: str, requested_url: str | None = None) -> None:
+    def path_owners(self, paths: list[str]) -> dict[str, str]:
+        """Which release (URL) each of these file paths belongs to, where any does."""
+        marks = ", ".join("?" * len(paths))
+        return dict(self.db.execute(f"select path, url from releases where path in ({marks})",
+                                    paths).fetchall()) if paths else {}
+
+    def path_known(self, path: str) -> bool:
+        return bool(self.db.execute("select 1 from releases where path = ?", [path]).fetchone())
+
+    def save_rendered(self, rows, *, seen: bool, seen_urls=(), bodies=None) -> None:
+        """Record rendered releases whose files are in place, in one transaction.
+
+        ``rows`` holds (Rendered, old row or None, requested URL or None, changed). A crawl
+        (``seen``) also stamps last_seen, clears the releases' failures and records aliases;
+        ``seen_urls`` are (url, requested URL) of releases seen unchanged. A rebuild changes
+        only what rendering gives: fields, body, path and hash (and last_changed).
+        """
+        from archive.archiver import body_of
+
+        now = utc_now()
         with self.db.conn:
-            self.db["releases"].update(url, {"last_seen": utc_now(), "gone": None})
-            self.db["failures"].delete_where("url in (?, ?)", [url, requested_url or url])
+            for index, (item, old, requested_url, changed) in enumerate(rows):
+                row = {"url": item.url, **item.fields,
+                       "body": bodies[index] if bodies else body_of(item.document),
+                       "path": item.path, "sha256": item.sha256}
+                if item.region is not None:
+                    row["region"] = item.region
+                if not old:
+                    row.update(first_seen=now, last_seen=now, last_changed=now, gone=None)
+                    self.db["releases"].insert(row, pk="url")
+                else:
+                    # Only what differs: a row already right is not written at all.
+                    row = {name: value for name, value in row.items()
+                           if name not in old or old[name] != value}
+                    if changed:
+                        row["last_changed"] = now
+                    if seen:
+                        row.update(last_seen=now, gone=None)
+                    if row:
+                        self.db["releases"].update(item.url, row)
+                if seen:
+                    self._seen(item.url, requested_url)
+            for url, requested_url in seen_urls:
+                self.db.execute("update releases set last_seen = ?, gone = null where url = ?",
+                                [now, url])
+                self._seen(url, requested_url)
+
+    def _seen(self, url: str, requested_url: str | None) -> None:
+        self.db["failures"].delete_where("url in (?, ?)", [url, requested_url or url])
+        if requested_url and requested_url != url:
+            self.db["aliases"].upsert({"url": requested_url, "canonical": url}, pk="url")
 
     def record_failure(self, url: str, kind: str, reason: str, status: int | None,
                        run_id: int | None) -> None:

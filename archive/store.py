@@ -81,9 +81,47 @@ class Store:
             raise
         return path
 
+    def write_many(self, files: list[tuple[str, str]]) -> None:
+        """Write several files, each atomically as ``write`` does, durable on return.
+
+        The same steps as ``write`` for every file, but one flush for the lot instead of
+        one per file (os.sync): every temporary file is written and flushed, then
+        renamed into place, then the renames are flushed. A crash leaves each file old or
+        new, never half written; a rebuild writes thousands of files, and a flush per file
+        would be most of its time.
+        """
+        if len(files) <= 1:
+            for relative, text in files:
+                self.write(relative, text)
+            return
+        paths = [self.resolve(relative) for relative, _ in files]  # refuse bad paths first
+        temps: list[str] = []
+        try:
+            for path, (_, text) in zip(paths, files):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+                temps.append(tmp)
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                    handle.write(text)
+            os.sync()
+            for tmp, path in zip(temps, paths):
+                os.replace(tmp, path)
+            os.sync()
+        except BaseException:
+            for tmp in temps:
+                Path(tmp).unlink(missing_ok=True)
+            raise
+
     def read(self, relative: str) -> str | None:
         try:
             return self.resolve(relative).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def read_bytes(self, relative: str) -> bytes | None:
+        """The file exactly as stored (no newline translation), or None when missing."""
+        try:
+            return self.resolve(relative).read_bytes()
         except FileNotFoundError:
             return None
 

@@ -1,0 +1,132 @@
+"""Reading the ledger for other tools and people: ``status``, ``export`` and ``search``.
+
+Nothing here writes. Long reads go through the ledger in keyset pages so that a crawl
+running at the same time is never kept waiting on a reader for long, and memory stays flat
+whatever the archive's size.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import IO, Iterator
+
+from archive.ledger import Ledger
+from archive.parse import SITE, reference_slug
+
+EXPORT_FIELDS = ("title", "date", "url", "ministers", "portfolios", "attachments",
+                 "published", "nz_date", "body", "path", "sha256")
+LIST_FIELDS = ("ministers", "portfolios", "attachments")
+PAGE = 256
+
+
+def front_matter_url(slug: str) -> str:
+    """The url the file's front matter gives (Release.archive_url), from the stored slug."""
+    return SITE + "/release/" + reference_slug(slug)
+
+
+# -- status -------------------------------------------------------------------------------
+
+def _release_summary(row) -> dict | None:
+    if row is None:
+        return None
+    return dict(zip(("date", "published", "title", "url", "path"), row))
+
+
+def status(ledger: Ledger) -> dict:
+    db = ledger.db
+    ends = "select date, published, title, url, path from releases order by published {}, url limit 1"
+    failures = [dict(zip(("url", "kind", "reason", "status", "attempts", "at", "run_id"), row))
+                for row in db.execute("select url, kind, reason, status, attempts, at, run_id "
+                                      "from failures order by at, url")]
+    return {
+        "ledger": str(ledger.path),
+        "releases": ledger.count(),
+        "oldest": _release_summary(db.execute(ends.format("asc")).fetchone()),
+        "newest": _release_summary(db.execute(ends.format("desc")).fetchone()),
+        "last_run": ledger.last_run(),
+        "failures": failures,
+    }
+
+
+def format_status(report: dict) -> Iterator[str]:
+    yield f"releases archived: {report['releases']}  (ledger {report['ledger']})"
+    for end in ("oldest", "newest"):
+        release = report[end]
+        if release:
+            yield f"{end}: {release['date']}  {release['title']}  ({release['path']})"
+    run = report["last_run"]
+    if run:
+        figures = ", ".join(f"{name} {run[name]}" for name in
+                            ("requested", "new", "updated", "unchanged", "failed", "gone",
+                             "blocked") if run.get(name) is not None)
+        elapsed = f", {run['elapsed']}s" if run.get("elapsed") is not None else ""
+        yield (f"last run: #{run['id']} {run['command']} started {run['started']}, "
+               f"ended {run['ended'] or '(not finished)'}{elapsed}, outcome {run['outcome']}"
+               + (f": {figures}" if figures else ""))
+    else:
+        yield "last run: none"
+    failures = report["failures"]
+    yield f"failed on their last attempt: {len(failures)}"
+    for failure in failures:
+        status = f" (HTTP {failure['status']})" if failure["status"] else ""
+        yield (f"  {failure['url']}  {failure['kind']}{status}: {failure['reason']}  "
+               f"[{failure['attempts']} attempts, last {failure['at']}]")
+
+
+# -- export -------------------------------------------------------------------------------
+
+def export_records(ledger: Ledger, since: str | None = None) -> Iterator[dict]:
+    """One record per release, oldest first, read a page at a time."""
+    columns = "published, url, slug, title, date, nz_date, ministers, portfolios, " \
+              "attachments, body, path, sha256"
+    since_clause = " and date >= :since" if since else ""
+    last = ("", "")
+    while True:
+        rows = ledger.db.execute(
+            f"select {columns} from releases where (published, url) > (:p, :u){since_clause} "
+            f"order by published, url limit {PAGE}",
+            {"p": last[0], "u": last[1], "since": since}).fetchall()
+        if not rows:
+            return
+        for (published, url, slug, title, date, nz_date, ministers, portfolios, attachments,
+             body, path, sha256) in rows:
+            yield {
+                "title": title, "date": date, "url": front_matter_url(slug),
+                "ministers": json.loads(ministers or "[]"),
+                "portfolios": json.loads(portfolios or "[]"),
+                "attachments": json.loads(attachments or "[]"),
+                "published": published, "nz_date": nz_date, "body": body,
+                "path": path, "sha256": sha256,
+            }
+        last = (rows[-1][0], rows[-1][1])
+
+
+def export(ledger: Ledger, stream: IO[str], fmt: str = "jsonl", since: str | None = None) -> int:
+    """Write the records to a text stream as they are read; returns how many."""
+    count = 0
+    if fmt == "csv":
+        writer = csv.DictWriter(stream, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for record in export_records(ledger, since):
+            for name in LIST_FIELDS:  # a list in one cell: JSON, unambiguous
+                record[name] = json.dumps(record[name], ensure_ascii=False)
+            writer.writerow(record)
+            count += 1
+    else:
+        for record in export_records(ledger, since):
+            stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+# -- search -------------------------------------------------------------------------------
+
+def search(ledger: Ledger, query: str, limit: int | None = None) -> list[dict]:
+    """Full-text search over titles and bodies, best match first.
+
+    ``query`` is FTS5 syntax (words, "phrases", prefix*, AND/OR/NOT); a malformed one
+    raises sqlite3.OperationalError.
+    """
+    return list(ledger.db["releases"].search(
+        query, columns=["date", "title", "path", "url"], limit=limit))
