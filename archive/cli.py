@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -38,7 +39,20 @@ def archive_options(command):
     return command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class BeehiveGroup(click.Group):
+    """Turns the errors a user can cause (a ledger that is not SQLite, a folder that cannot
+    be written) into one line and exit status 1, instead of a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except sqlite3.DatabaseError as error:
+            fail(f"the ledger cannot be used: {error}")
+        except OSError as error:
+            fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "))
+
+
+@click.group(cls=BeehiveGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="beehive-archive")
 def cli():
     """Keep a faithful local archive of New Zealand Government press releases

@@ -15,6 +15,7 @@ from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 
 import scrapy
+from scrapy import signals
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
@@ -44,6 +45,7 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         self.walk_everything = self.full or not self.ledger.last_walk_finished()
         self.stats = crawler.stats
         self.requested = set()
+        crawler.signals.connect(self.ledger.close, signal=signals.spider_closed)
 
     async def process_start(self, start):
         async for request in start:

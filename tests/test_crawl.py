@@ -251,3 +251,15 @@ def test_help_documents_every_command_and_exit_status():
         assert option in crawl_help
     for status in ("0  every", "1  some", "2  usage", "3  the site", "4  another"):
         assert status in crawl_help
+
+
+@pytest.mark.parametrize("command", [["crawl", "--base-url", "http://127.0.0.1:9"], ["status"],
+                                     ["verify"], ["rebuild"], ["export"], ["search", "x"]])
+def test_a_ledger_that_is_not_sqlite_is_one_line_and_left_alone(tmp_path, command):
+    db = tmp_path / "ledger.db"
+    db.write_bytes(b"these are somebody's notes, not a database\n")
+    result = beehive(*command, "--out", tmp_path, "--db", db)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "beehive: error:" in result.stderr and "not a database" in result.stderr
+    assert db.read_bytes() == b"these are somebody's notes, not a database\n"
