@@ -16,7 +16,7 @@ import frontmatter
 import pytest
 
 from tests.replica import CORPUS_DIR
-from tests.run import FAST_REACTOR, crawl, summary
+from tests.run import FAST_REACTOR, beehive, crawl, summary
 
 EXPECTED = CORPUS_DIR / "expected"
 PRODUCTION = "https://www.beehive.govt.nz"
@@ -237,14 +237,17 @@ def test_a_renamed_release_is_keyed_by_its_new_url_and_archived_once(replica, tm
 
 # -- 4. pages that are not releases --------------------------------------------------------------
 
-@pytest.mark.parametrize("html, reason", [
-    ("<html><body><h1>Search</h1><p>No results.</p></body></html>", "not a release page"),
-    (None, "not a release page"),  # a release page without its date
-])
-def test_a_page_that_is_not_a_release_is_a_recorded_parse_error(replica, tmp_path, html, reason):
+@pytest.mark.parametrize("breakage", ["not a release", "no date", "no title", "no body"])
+def test_a_page_that_is_not_a_release_is_a_recorded_parse_error(replica, tmp_path, breakage):
     slug = replica.slugs[6]
-    if html is None:
-        html = page_with(replica.region(slug).replace('<time datetime="', '<time data-x="'))
+    region = replica.region(slug)
+    html = {
+        "not a release": "<html><body><h1>Search</h1><p>No results.</p></body></html>",
+        "no date": page_with(region.replace('<time datetime="', '<time data-x="')),
+        "no title": page_with(region.replace("<h1", "<div").replace("</h1>", "</div>")),
+        "no body": page_with(region.replace("field--name-body", "field--name-other")),
+    }[breakage]
+    reason = "not a release page"
     replica.set_release_html(slug, html)
     out = tmp_path / "archive"
     result = crawl(replica, out)
@@ -279,6 +282,8 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(replica, tmp_path
     ledger = check_consistent(out)
     assert len(ledger) == 301
     assert not list(out.rglob(".tmp-*"))
+    verified = beehive("verify", "--out", out)
+    assert verified.returncode == 0, verified.stdout
 
 
 # -- 6. one run at a time ----------------------------------------------------------------------------
