@@ -26,6 +26,7 @@ conventions:
 """
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import quote, unquote_to_bytes
 
@@ -779,6 +780,8 @@ class ReleaseConverter(MarkdownConverter):
         """Only this class's own rules apply; markdownify's defaults (p, div, li,
         table cells, ...) are not the reference's conventions: tags without a rule
         pass their content through (block tags with a blank line around)."""
+        if tag_name in HEADINGS:
+            return functools.partial(self.convert_hN, int(tag_name[1]))
         name = "convert_%s" % re.sub(r"[\[\]:-]", "_", tag_name.lower())
         for klass in type(self).__mro__:
             if klass is MarkdownConverter:
@@ -846,24 +849,6 @@ class ReleaseConverter(MarkdownConverter):
         if content.endswith("#") and not (len(content) >= 3 and content[-3] == "\\"):
             content = content[:-2] + "\\#" if content[-2:-1] == ESC else content[:-1] + "\\#"
         return "\n\n" + "#" * n + " " + content + "\n\n"
-
-    def convert_h1(self, el, text, parent_tags):
-        return self.convert_hN(1, el, text, parent_tags)
-
-    def convert_h2(self, el, text, parent_tags):
-        return self.convert_hN(2, el, text, parent_tags)
-
-    def convert_h3(self, el, text, parent_tags):
-        return self.convert_hN(3, el, text, parent_tags)
-
-    def convert_h4(self, el, text, parent_tags):
-        return self.convert_hN(4, el, text, parent_tags)
-
-    def convert_h5(self, el, text, parent_tags):
-        return self.convert_hN(5, el, text, parent_tags)
-
-    def convert_h6(self, el, text, parent_tags):
-        return self.convert_hN(6, el, text, parent_tags)
 
     def convert_blockquote(self, el, text, parent_tags):
         content = go_trim(text)
