@@ -1,17 +1,22 @@
 """One archive: its files and its ledger, kept in step.
 
 The crawl's pipeline, ``beehive rebuild`` and ``beehive convert --out`` all come through the
-same two steps, so a file is rendered and recorded one way only:
+same steps, so a file is rendered and recorded one way only:
 
 - :func:`render` is pure (a parsed release in, a picklable :class:`Rendered` out: path, text,
-  hash and the ledger's fields), so ``beehive rebuild`` runs it on every core;
-- :meth:`Archiver.commit` brings files and ledger up to date, in the calling process, in order.
+  hash and the ledger's fields);
+- :func:`place` is the file step: it writes the files whose content differs, atomically and
+  durably, and leaves the others alone; it touches no ledger, so it runs in any process;
+- :meth:`Archiver.record` is the ledger step: the rows, one transaction, in the archive's
+  own process.
 
-``Archiver.save`` is both steps for one release (what the crawl calls). The order of the steps
-in ``commit`` is what keeps files and ledger in agreement across a crash: a file is written
-(atomically) before its ledger row commits, and a file being replaced by one at a new path is
-removed only after the row that points to the new path has committed. A file whose content is
-already right is not rewritten, so its modification time stays.
+:meth:`Archiver.commit` is the last two for rendered releases, and ``Archiver.save`` all three
+for one release (what the crawl calls); ``beehive rebuild`` runs render and place on every
+core and records in order. The order of the steps is what keeps files and ledger in agreement
+across a crash: a file is written (atomically, durably) before its ledger row commits, and a
+file being replaced by one at a new path is removed only after the row that points to the new
+path has committed. A file whose content is already right is not rewritten, so its
+modification time stays.
 """
 
 from __future__ import annotations
@@ -71,6 +76,49 @@ class Saved:
     changed: bool = False  # the document differs from the one the ledger recorded
 
 
+@dataclass
+class Placed:
+    """A rendered release whose file is in place, with its ledger row as it was (or None)."""
+
+    item: Rendered
+    old: dict | None
+    saved: Saved
+
+    @property
+    def row_current(self) -> bool:
+        """The ledger row already records this rendering: same hash, path and parsed fields.
+
+        (The row's body is the document's, so the same hash means the same body.)
+        """
+        old, item = self.old, self.item
+        return (old is not None and old["sha256"] == item.sha256 and old["path"] == item.path
+                and all(old[name] == value for name, value in item.fields.items()))
+
+
+def place(store: Store, items: Sequence[tuple[Rendered, dict | None]]) -> list[Placed]:
+    """The file step: bring each release's file to its rendered document.
+
+    ``items`` are (rendered release, its ledger row or None). A file that already holds
+    exactly the document is left alone, its modification time kept, whatever the ledger
+    says; every other file is written atomically, and all of them are durable on return, so
+    the ledger rows that name them may commit. Runs in any process: it touches only files.
+    """
+    placed, writes = [], []
+    for item, old in items:
+        in_place = store.read_bytes(item.path) == item.document.encode("utf-8", "surrogatepass")
+        if not in_place:
+            writes.append((item.path, item.document))
+        if old is None:
+            saved = Saved("new", item.path)
+        elif in_place and old["sha256"] == item.sha256 and old["path"] == item.path:
+            saved = Saved("unchanged", item.path)
+        else:
+            saved = Saved("updated", item.path, changed=old["sha256"] != item.sha256)
+        placed.append(Placed(item, old, saved))
+    store.write_many(writes)
+    return placed
+
+
 class Archiver:
     def __init__(self, out: str | os.PathLike = DEFAULT_OUT, db: str | os.PathLike | None = None):
         self.store = Store(out)
@@ -117,42 +165,40 @@ class Archiver:
 
     def commit(self, items: Sequence[Rendered], requested_urls: Sequence[str | None] = (),
                *, seen: bool = True) -> list[Saved]:
-        """Bring files and ledger rows up to date for rendered releases, in one transaction.
+        """Bring files and ledger rows up to date for rendered releases: the file step, then
+        the ledger step in one transaction.
 
         ``seen`` is true when the releases were just fetched from the site (a crawl): their
         rows get last_seen. A rebuild passes false: it saw nothing, so only files, hashes,
         paths, bodies and parsed fields change.
         """
-        requested_urls = list(requested_urls) + [None] * (len(items) - len(requested_urls))
         olds = self.ledger.rows_for([item.url for item in items])
         owners = self.ledger.path_owners([item.path for item in items])
         for item in items:
             if owners.get(item.path, item.url) != item.url:
                 # Two URLs whose slugs fold to one file name: never overwrite the other.
                 raise UnsafePath(f"{item.path} already holds {owners[item.path]}")
-        saved, rows, seen_urls, moved, writes = [], [], [], [], []
-        for item, requested in zip(items, requested_urls):
-            old = olds.get(item.url)
-            data = item.document.encode("utf-8", "surrogatepass")
-            if old and old["sha256"] == item.sha256 and old["path"] == item.path \
-                    and self.store.read_bytes(item.path) == data:
-                saved.append(Saved("unchanged", item.path))
-                if seen:
-                    seen_urls.append((item.url, requested))
-                elif any(old[name] != value for name, value in item.fields.items()):
-                    # Same file, but the parser now reads a field the file does not show
-                    # (the New Zealand date, say) differently: the row follows the parser.
-                    rows.append((item, old, requested, False))
-                continue
-            writes.append((item.path, item.document))
-            changed = bool(old) and old["sha256"] != item.sha256
-            rows.append((item, old, requested, changed))
+        placed = place(self.store, [(item, olds.get(item.url)) for item in items])
+        self.record(placed, requested_urls, seen=seen)
+        return [one.saved for one in placed]
+
+    def record(self, placed: Sequence[Placed], requested_urls: Sequence[str | None] = (),
+               *, seen: bool) -> None:
+        """The ledger step, for releases whose files ``place`` has put in place: their rows
+        in one transaction, then the files they moved away from are removed."""
+        requested_urls = list(requested_urls) + [None] * (len(placed) - len(requested_urls))
+        rows, seen_urls, moved = [], [], []
+        for one, requested in zip(placed, requested_urls):
+            item, old = one.item, one.old
+            if seen and one.saved.outcome == "unchanged":
+                seen_urls.append((item.url, requested))
+            elif seen or not one.row_current:
+                # A rebuild also updates a row whose file was right but whose fields the
+                # parser now reads differently (the New Zealand date, say).
+                rows.append((item, old, requested, one.saved.changed))
             if old and old["path"] != item.path:
                 moved.append(old["path"])
-            saved.append(Saved("updated" if old else "new", item.path, changed))
-        self.store.write_many(writes)  # every file in place before the rows that name them
         self.ledger.save_rendered(rows, seen=seen, seen_urls=seen_urls)
         for path in moved:
             if not self.ledger.path_known(path):
                 self.store.remove(path)
-        return saved

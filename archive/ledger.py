@@ -144,7 +144,7 @@ class Ledger:
         old = self.release(old_url)
         if old is None:
             return None
-        with self.db.conn:
+        with self.db.atomic():
             self.db["releases"].delete(old_url)
             self.db["aliases"].upsert({"url": old_url, "canonical": new_url}, pk="url")
         return old["path"]
@@ -153,6 +153,9 @@ class Ledger:
         return self.db["releases"].count
 
     # -- writing: each method is one transaction ------------------------------------------
+    # Always inside db.atomic(): sqlite-utils commits a write made through db.execute or a
+    # table method on its own unless a transaction is already open, which
+    # ``with db.conn`` does not do until its first statement.
 
     def rows_for(self, urls: list[str]) -> dict[str, dict]:
         """The rows of these URLs (without the stored region or the dates), by URL."""
@@ -188,7 +191,7 @@ class Ledger:
         from archive.archiver import body_of
 
         now = utc_now()
-        with self.db.conn:
+        with self.db.atomic():
             for index, (item, old, requested_url, changed) in enumerate(rows):
                 row = {"url": item.url, **item.fields,
                        "body": bodies[index] if bodies else body_of(item.document),
@@ -197,7 +200,7 @@ class Ledger:
                     row["region"] = item.region
                 if not old:
                     row.update(first_seen=now, last_seen=now, last_changed=now, gone=None)
-                    self.db["releases"].insert(row, pk="url")
+                    self._insert(row)
                 else:
                     # Only what differs: a row already right is not written at all.
                     row = {name: value for name, value in row.items()
@@ -207,13 +210,26 @@ class Ledger:
                     if seen:
                         row.update(last_seen=now, gone=None)
                     if row:
-                        self.db["releases"].update(item.url, row)
+                        self._update(item.url, row)
                 if seen:
                     self._seen(item.url, requested_url)
             for url, requested_url in seen_urls:
                 self.db.execute("update releases set last_seen = ?, gone = null where url = ?",
                                 [now, url])
                 self._seen(url, requested_url)
+
+    # Plain statements rather than sqlite-utils' insert and update, which look the table up
+    # again for every row: a rebuild after a converter change updates every row. Column
+    # names are the fixed ones above, never data.
+    def _insert(self, row: dict) -> None:
+        names = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        self.db.execute(f"insert into releases ({names}) values ({marks})", list(row.values()))
+
+    def _update(self, url: str, row: dict) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in row)
+        self.db.execute(f"update releases set {assignments} where url = ?",
+                        [*row.values(), url])
 
     def _seen(self, url: str, requested_url: str | None) -> None:
         self.db["failures"].delete_where("url in (?, ?)", [url, requested_url or url])
@@ -224,7 +240,7 @@ class Ledger:
                        run_id: int | None) -> None:
         """Remember why a release could not be captured; a gone release keeps its file."""
         now = utc_now()
-        with self.db.conn:
+        with self.db.atomic():
             old = list(self.db["failures"].rows_where("url = ?", [url]))
             self.db["failures"].upsert(
                 {"url": url, "kind": kind, "reason": reason, "status": status,
@@ -236,14 +252,14 @@ class Ledger:
                 self.db.execute("update releases set gone = ? where url = ?", [now, url])
 
     def start_run(self, command: str) -> int:
-        with self.db.conn:
+        with self.db.atomic():
             return self.db["runs"].insert(
                 {"command": command, "started": utc_now(), "outcome": "running",
                  "walk_finished": 0}
             ).last_pk
 
     def finish_run(self, run_id: int, **figures) -> None:
-        with self.db.conn:
+        with self.db.atomic():
             self.db["runs"].update(run_id, {"ended": utc_now(), **figures})
 
     def last_run(self) -> dict | None:

@@ -1,10 +1,16 @@
 """Offline upkeep of an archive: ``beehive rebuild`` and ``beehive verify``.
 
 Rebuild regenerates every release's file from the content region the ledger keeps, through
-the crawl's own two steps (``archiver.render`` then ``Archiver.commit``): the pure step runs on
-every core, the main process commits the results in ledger order, a batch per transaction,
-each file written before the rows that name it. Files whose content is already right are not
-touched. Verify checks that files and ledger agree, changing nothing.
+the crawl's own steps (see archive.archiver). Worker processes, one per core, take batches of
+ledger rows and do all that touches only files: decompress, parse, render, compare with the
+file on disk (always its content: a hand-edited file is found whatever its size and time),
+and write, atomically and durably, the files that differ. The main process reads the ledger,
+hands out the batches and records the rows that changed, in ledger order, several hundred
+per transaction: a worker reports a release only once its file is on disk, so every file is
+in place before the row that names it commits. A release whose file would move to a new path
+goes through ``Archiver.commit`` in the main process, which first checks that no other
+release owns that path. Files whose content is already right are not touched. Verify checks
+that files and ledger agree, changing nothing.
 """
 
 from __future__ import annotations
@@ -17,14 +23,16 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from archive.archiver import Archiver, Rendered, render
-from archive.ledger import decompress
+from archive.archiver import Archiver, Placed, Rendered, Saved, place, render
+from archive.ledger import FIELD_NAMES, decompress
 from archive.parse import ParseError, parse_release
 from archive.store import TEMP_PREFIX, Store, UnsafePath
 
-BATCH = 32  # releases per task and per ledger transaction
-READ_CHUNK = 512  # rows read from the ledger at a time (keeps memory flat)
-POOL_THRESHOLD = 128  # below this many releases, rendering in-process is quicker
+BATCH = 64  # releases per worker task
+RECORD_EVERY = 512  # ledger rows per transaction, at most about
+POOL_THRESHOLD = 128  # below this many releases, rebuilding in-process is quicker
+# What a worker compares a rendering against. Not the body: the same hash means the same body.
+ROW_COLUMNS = ("url", "path", "sha256", *FIELD_NAMES)
 
 
 @dataclass
@@ -51,48 +59,81 @@ class RebuildResult:
                 f"unchanged={self.unchanged} failed={len(self.failed)} "
                 f"strays={len(self.strays)} pruned={self.pruned} elapsed={self.elapsed:.1f}s")
 
+    def count(self, saved: Saved) -> None:
+        if saved.outcome == "unchanged":
+            self.unchanged += 1
+        elif saved.changed:
+            self.changed += 1
+        else:
+            self.written += 1
 
-def render_stored(batch: list[tuple[str, bytes]]) -> list[Rendered | Failed]:
-    """The pure step for stored regions: decompress, parse, render. Runs in worker processes."""
-    out: list[Rendered | Failed] = []
-    for url, region in batch:
+
+Outcome = Failed | Saved | Placed | Rendered
+
+
+def rebuild_batch(store: Store, batch: list[tuple[dict, bytes]]) -> list[Outcome]:
+    """Render stored releases and put their files in place. Runs in the worker processes.
+
+    ``batch`` holds (ledger row, compressed region) pairs. Each release comes back as one of:
+    Failed (it no longer parses), Saved (file in place and the row already right: nothing
+    left to do), Placed (file in place, the row is to be recorded), or Rendered (its file
+    moves to a new path: the main process commits it, after checking who owns that path).
+    """
+    out: list[Outcome] = []
+    staying: list[tuple[Rendered, dict]] = []
+    for old, region in batch:
         try:
-            release = parse_release(decompress(region), url)
-            out.append(render(release, keep_region=False))
+            item = render(parse_release(decompress(region), old["url"]), keep_region=False)
         except (ParseError, UnsafePath, ValueError) as error:
-            out.append(Failed(url, f"{type(error).__name__}: {error}"))
+            out.append(Failed(old["url"], f"{type(error).__name__}: {error}"))
+            continue
+        if item.path == old["path"]:  # the row owns its path: no other release can
+            staying.append((item, old))
+        else:
+            out.append(item)
+    try:
+        placed = place(store, staying)
+    except (UnsafePath, OSError):
+        # One bad file should not stop the rest of the batch: place them one at a time.
+        placed = []
+        for one in staying:
+            try:
+                placed.extend(place(store, [one]))
+            except (UnsafePath, OSError) as error:
+                out.append(Failed(one[0].url, f"{type(error).__name__}: {error}"))
+    out.extend(one.saved if one.row_current else one for one in placed)
     return out
 
 
-def stored_batches(archiver: Archiver) -> Iterator[list[tuple[str, bytes]]]:
-    """Every release's (url, compressed region), in URL order, a batch at a time.
+def stored_batches(archiver: Archiver) -> Iterator[list[tuple[dict, bytes]]]:
+    """Every release's (ledger row, compressed region), in URL order, a batch at a time.
 
-    Keyset pages rather than one open cursor: nothing holds the whole ledger in memory, and
-    the commits in between never meet a half-read statement.
+    A keyset query per batch rather than one open cursor: nothing holds more than a batch
+    of the ledger in memory, and the commits in between never meet a half-read statement.
     """
     db = archiver.ledger.db
     last = ""
     while True:
-        rows = db.execute("select url, region from releases where url > ? order by url limit ?",
-                          [last, READ_CHUNK]).fetchall()
+        rows = db.execute(f"select {', '.join(ROW_COLUMNS)}, region from releases "
+                          "where url > ? order by url limit ?", [last, BATCH]).fetchall()
         if not rows:
             return
         last = rows[-1][0]
-        for start in range(0, len(rows), BATCH):
-            yield rows[start:start + BATCH]
+        yield [(dict(zip(ROW_COLUMNS, row)), row[-1]) for row in rows]
 
 
-def rendered_batches(archiver: Archiver, jobs: int):
-    """Rendered batches in ledger order: on a process pool, at most a few batches ahead."""
+def rebuilt_batches(archiver: Archiver, jobs: int) -> Iterator[list[Outcome]]:
+    """``rebuild_batch`` over the whole ledger, results in ledger order: in this process, or
+    on a pool of processes kept a few batches ahead."""
     batches = stored_batches(archiver)
     if jobs <= 1:
         for batch in batches:
-            yield render_stored(batch)
+            yield rebuild_batch(archiver.store, batch)
         return
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         pending = deque()
         for batch in batches:
-            pending.append(pool.submit(render_stored, batch))
+            pending.append(pool.submit(rebuild_batch, archiver.store, batch))
             if len(pending) >= jobs * 3:
                 yield pending.popleft().result()
         while pending:
@@ -117,28 +158,24 @@ def rebuild(archiver: Archiver, *, prune: bool = False, jobs: int | None = None,
     try:
         if jobs is None:  # small archives render quicker in-process than a pool starts
             jobs = default_jobs() if result.total >= POOL_THRESHOLD else 1
-        for batch in rendered_batches(archiver, jobs):
-            good = [item for item in batch if isinstance(item, Rendered)]
-            result.failed.extend(item for item in batch if isinstance(item, Failed))
-            try:
-                saved = archiver.commit(good, seen=False)
-            except (UnsafePath, OSError) as error:
-                # One bad row should not stop the rest: commit them one at a time.
-                saved = []
-                for item in good:
-                    try:
-                        saved.extend(archiver.commit([item], seen=False))
-                    except (UnsafePath, OSError) as error:
-                        result.failed.append(Failed(item.url, f"{type(error).__name__}: {error}"))
-            for one in saved:
-                if one.outcome == "unchanged":
-                    result.unchanged += 1
-                elif one.changed:
-                    result.changed += 1
+        to_record: list[Placed] = []  # files in place, rows still to commit
+        for outcomes in rebuilt_batches(archiver, jobs):
+            for outcome in outcomes:
+                if isinstance(outcome, Failed):
+                    result.failed.append(outcome)
+                elif isinstance(outcome, Saved):
+                    result.count(outcome)
+                elif isinstance(outcome, Placed):
+                    to_record.append(outcome)
+                    result.count(outcome.saved)
                 else:
-                    result.written += 1
+                    commit_moved(archiver, outcome, result)
+            if len(to_record) >= RECORD_EVERY:
+                archiver.record(to_record, seen=False)
+                to_record = []
             if progress:
-                progress(len(batch))
+                progress(len(outcomes))
+        archiver.record(to_record, seen=False)
         result.strays = strays(archiver)
         if prune:
             for path in result.strays:
@@ -152,6 +189,15 @@ def rebuild(archiver: Archiver, *, prune: bool = False, jobs: int | None = None,
                           unchanged=result.unchanged, failed=len(result.failed), gone=0,
                           blocked=0, walk_finished=0, elapsed=result.elapsed)
     return result
+
+
+def commit_moved(archiver: Archiver, item: Rendered, result: RebuildResult) -> None:
+    """A release whose file moves to a new path: the crawl's commit, which refuses a path
+    another release owns."""
+    try:
+        result.count(archiver.commit([item], seen=False)[0])
+    except (UnsafePath, OSError) as error:
+        result.failed.append(Failed(item.url, f"{type(error).__name__}: {error}"))
 
 
 def walk(store: Store) -> Iterator[tuple[str, list[str]]]:

@@ -71,8 +71,8 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
+            with open(fd, "wb") as handle:
+                handle.write(text.encode("utf-8", "surrogatepass"))  # as sha256_text hashes it
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
@@ -85,10 +85,10 @@ class Store:
         """Write several files, each atomically as ``write`` does, durable on return.
 
         The same steps as ``write`` for every file, but one flush for the lot instead of
-        one per file (os.sync): every temporary file is written and flushed, then
-        renamed into place, then the renames are flushed. A crash leaves each file old or
-        new, never half written; a rebuild writes thousands of files, and a flush per file
-        would be most of its time.
+        one per file (os.sync): every temporary file is written, then flushed, then renamed
+        into place, then the renames are flushed. A crash leaves each file old or new, never
+        half written; a rebuild writes thousands of files, and a flush per file would be
+        most of its time.
         """
         if len(files) <= 1:
             for relative, text in files:
@@ -97,12 +97,13 @@ class Store:
         paths = [self.resolve(relative) for relative, _ in files]  # refuse bad paths first
         temps: list[str] = []
         try:
+            for folder in {path.parent for path in paths}:
+                folder.mkdir(parents=True, exist_ok=True)
             for path, (_, text) in zip(paths, files):
-                path.parent.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
                 temps.append(tmp)
-                with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                    handle.write(text)
+                with open(fd, "wb") as handle:
+                    handle.write(text.encode("utf-8", "surrogatepass"))
             os.sync()
             for tmp, path in zip(temps, paths):
                 os.replace(tmp, path)

@@ -12,7 +12,8 @@ import zlib
 
 import pytest
 
-from archive.archiver import Archiver
+from archive.archiver import Archiver, Rendered
+from archive.ledger import Ledger
 from tests.offline_archive import copy_archive, mtimes, pristine, run, sha256, tree
 
 SUMMARY = re.compile(r"beehive summary: (.*)")
@@ -92,6 +93,62 @@ def test_rebuild_rewrites_only_what_differs(archive):
     assert not [p for p in (archive / "releases").rglob(".tmp-*")]
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"], ids=["in-process", "two-processes"])
+def test_rebuild_rewrites_a_hand_edited_file_of_the_same_size_and_time(archive, jobs):
+    """Files are compared by content, never by size or modification time."""
+    path = sorted(tree(archive))[5]
+    edited = archive / path
+    original, stat = edited.read_bytes(), edited.stat()
+    position = original.rindex(b"e")
+    edited.write_bytes(original[:position] + b"E" + original[position + 1:])
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert edited.stat().st_size == stat.st_size and mtimes(archive)[path] == stat.st_mtime_ns
+    result = run("rebuild", "--out", archive, "--jobs", jobs)
+    assert result.returncode == 0, result.stderr
+    assert figures(result)["written"] == "1" and figures(result)["unchanged"] == "50"
+    assert edited.read_bytes() == original
+    assert run("verify", "--out", archive).returncode == 0
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"], ids=["in-process", "two-processes"])
+def test_rebuild_moves_a_file_to_the_path_rendering_gives(archive, jobs):
+    """A row whose recorded path is not the one rendering gives now (a changed naming rule,
+    say): the file is written at the new path, the row follows, the old file goes."""
+    url, path, *_ = ledger_rows(archive)[2]
+    old_path = "releases/1999/12/1999-12-31-old-name.md"
+    (archive / old_path).parent.mkdir(parents=True)
+    os.rename(archive / path, archive / old_path)
+    with sqlite3.connect(archive / "ledger.db") as db:
+        db.execute("update releases set path = ? where url = ?", [old_path, url])
+    result = run("rebuild", "--out", archive, "--jobs", jobs)
+    assert result.returncode == 0, result.stderr
+    assert figures(result)["written"] == "1" and figures(result)["unchanged"] == "50"
+    assert (archive / path).is_file() and not (archive / old_path).exists()
+    assert [row[1] for row in ledger_rows(archive) if row[0] == url] == [path]
+    assert run("verify", "--out", archive).returncode == 0
+
+
+def test_a_ledger_batch_is_one_transaction(tmp_path):
+    """save_rendered commits all its rows or none (sqlite-utils commits each statement on
+    its own unless a transaction is open)."""
+    ledger = Ledger(tmp_path / "ledger.db")
+    fields = {"slug": "a", "title": "A", "published": "2020-01-01T00:00:00Z",
+              "date": "2020-01-01", "nz_date": "2020-01-01", "ministers": "[]",
+              "portfolios": "[]", "attachments": "[]"}
+
+    def item(url, path):
+        return Rendered(url=url, path=path, document="---\ntitle: A\n---\n\nbody\n",
+                        sha256="0" * 64, fields=fields, region=b"")
+
+    same_path = "releases/2020/01/2020-01-01-a.md"
+    with pytest.raises(sqlite3.IntegrityError):
+        ledger.save_rendered([(item("https://x/release/a", same_path), None, None, False),
+                              (item("https://x/release/b", same_path), None, None, False)],
+                             seen=True)
+    assert ledger.count() == 0
+    ledger.close()
+
+
 def test_rebuild_brings_stale_ledger_rows_up_to_date(archive):
     """As after a converter change: a row whose hash and body are not what rendering gives
     now is updated, its file written, and the search index follows."""
@@ -99,10 +156,12 @@ def test_rebuild_brings_stale_ledger_rows_up_to_date(archive):
     with sqlite3.connect(archive / "ledger.db") as db:
         db.execute("update releases set sha256 = 'stale', body = 'zzyzx' where url = ?", [url])
     assert path in run("search", "--out", archive, "zzyzx").stdout
+    times = mtimes(archive)
     result = run("rebuild", "--out", archive)
     assert result.returncode == 0, result.stderr
     assert figures(result)["changed"] == "1"
     assert ledger_rows(archive)[0] == (url, path, digest, body, title)
+    assert mtimes(archive) == times  # the file was right: only the row is written
     assert sha256((archive / path).read_bytes()) == digest
     assert run("search", "--out", archive, "zzyzx").stdout == ""
     with sqlite3.connect(archive / "ledger.db") as db:
