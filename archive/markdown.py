@@ -41,9 +41,7 @@ ESC = "\x07"  # escape marker (Go: marker.MarkerEscaping)
 _ESCAPED_CHARS = frozenset("\\*_-+.>|$#=[]()!~`\"'")
 _ESC_TABLE = {ord(c): ESC + c for c in _ESCAPED_CHARS}
 _ESC_TABLE[0] = "\ufffd"
-_ESC_SUB = ESC + r"\g<0>"
 _ENTITY_TABLE = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"}
-_ESC_RE = re.compile(r"[\\*_\-+.>|$#=\[\]()!~`\"']")
 
 # Go unicode.IsSpace
 GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -769,9 +767,7 @@ class ReleaseConverter(MarkdownConverter):
         text = str(el)
         if "&" in text or "<" in text or ">" in text:
             text = text.translate(_ENTITY_TABLE)
-        text = _ESC_RE.sub(_ESC_SUB, text)
-        if "\x00" in text:
-            text = text.replace("\x00", "\ufffd")
+        text = text.translate(_ESC_TABLE)  # marker before each escapable char; NUL -> U+FFFD
         if parent_tags and "a" in parent_tags:
             text = text.replace(ESC + "]", "\\]")
         return text
