@@ -247,6 +247,44 @@ def _find_body(scope):
 
 # --------------------------------------------------------------------------- parser
 
+def _distinct(names) -> list[str]:
+    """Non-empty names in first-seen order, each once (the reference drops repeats)."""
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def _minister_link_name(a) -> str:
+    """A current minister's name: the link's text, or its portrait's alt when it has none."""
+    name = go_trim_space(_itertext(a))
+    if not name:
+        for img in a.iter("img"):
+            return go_trim_space(img.get("alt") or "")
+    return name
+
+
+def _attachment_links(aside):
+    """Document links of a "Related Documents" aside; in the right-hand column only those
+    inside a .file block count (the rest are related releases)."""
+    related = _has_class(aside, "article__related")
+    if not (related or _has_class(aside, "ds-three-col__right")):
+        return
+    for a in aside.iter("a"):
+        if not a.get("href"):
+            continue
+        if not related:
+            p = a.getparent()
+            inside_file = False
+            while p is not None and p is not aside:
+                if _has_class(p, "file"):
+                    inside_file = True
+                    break
+                if _has_class(p, "article__related"):
+                    break
+                p = p.getparent()
+            if not inside_file:
+                continue
+        yield a
+
+
 def parse_release(html: str | bytes, url: str | None = None) -> Release:
     """Parse one release page.  Pure: no I/O.
 
@@ -309,78 +347,26 @@ def parse_release(html: str | bytes, url: str | None = None) -> Release:
         raise ParseError("not a release page: no body (div.field--name-body)")
     body_html = _inner_html(body)
 
-    # -- ministers
-    ministers: list[str] = []
-    seen: set[str] = set()
+    # -- ministers: current ones are links to /minister/, past ones span.is-archived
     lists = [ul for ul in meta_scope.iter("ul") if _has_class(ul, "meta--ministers")]
-    for ul in lists:
-        for a in ul.iter("a"):
-            if "/minister/" not in (a.get("href") or ""):
-                continue
-            name = go_trim_space(_itertext(a))
-            if not name:
-                for img in a.iter("img"):
-                    name = go_trim_space(img.get("alt") or "")
-                    break
-            if name and name not in seen:
-                seen.add(name)
-                ministers.append(name)
+    ministers = _distinct(_minister_link_name(a) for ul in lists for a in ul.iter("a")
+                          if "/minister/" in (a.get("href") or ""))
     if not ministers:
-        for ul in lists:
-            for li in ul.iter("li"):
-                for span in li.iter("span"):
-                    if _has_class(span, "is-archived"):
-                        name = go_trim_space(_itertext(span))
-                        if name and name not in seen:
-                            seen.add(name)
-                            ministers.append(name)
+        ministers = _distinct(go_trim_space(_itertext(span))
+                              for ul in lists for li in ul.iter("li") for span in li.iter("span")
+                              if _has_class(span, "is-archived"))
 
-    # -- portfolios
-    portfolios: list[str] = []
-    seen = set()
-    for em in meta_scope.iter("em"):
-        if not _has_class(em, "tag--portfolio"):
-            continue
-        for el in em.iter("a", "span"):
-            if el.tag == "a":
-                ok = "/portfolio/" in (el.get("href") or "")
-            else:
-                ok = _has_class(el, "is-archived")
-            if ok:
-                name = go_trim_space(_itertext(el))
-                if name and name not in seen:
-                    seen.add(name)
-                    portfolios.append(name)
+    # -- portfolios: links to /portfolio/ or span.is-archived inside em.tag--portfolio
+    portfolios = _distinct(
+        go_trim_space(_itertext(el))
+        for em in meta_scope.iter("em") if _has_class(em, "tag--portfolio")
+        for el in em.iter("a", "span")
+        if ("/portfolio/" in (el.get("href") or "") if el.tag == "a"
+            else _has_class(el, "is-archived")))
 
     # -- attachments: "Related Documents" aside
-    attachments: list[str] = []
-    seen = set()
-    for aside in scope.iter("aside"):
-        related = _has_class(aside, "article__related")
-        right = _has_class(aside, "ds-three-col__right")
-        if not (related or right):
-            continue
-        for a in aside.iter("a"):
-            href = a.get("href")
-            if not href:
-                continue
-            if not related:
-                # inside aside.ds-three-col__right only links within a .file block count
-                p = a.getparent()
-                inside_file = False
-                while p is not None and p is not aside:
-                    if _has_class(p, "file"):
-                        inside_file = True
-                        break
-                    if _has_class(p, "article__related"):
-                        break
-                    p = p.getparent()
-                if not inside_file:
-                    continue
-            full = _absolute(href)
-            if full not in seen:
-                seen.add(full)
-                attachments.append(full)
+    attachments = _distinct(_absolute(a.get("href")) for aside in scope.iter("aside")
+                            for a in _attachment_links(aside))
 
     # -- URL
     if url is None:
