@@ -54,6 +54,8 @@ class ArchivePipeline:
             self.fail(item.url, "blocked", "bot protection page", item.status)
         except (ParseError, UnsafePath) as error:
             self.fail(item.url, "failed", f"not a release page: {error}", item.status)
+        except OSError as error:  # the disk, not the page: the next run tries again
+            self.fail(item.url, "failed", f"could not write its file: {error}", item.status)
         else:
             self.stats.inc_value(f"beehive/{saved.outcome}")
             logger.info("%s %s -> %s", saved.outcome, release.url, saved.path)

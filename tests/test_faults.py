@@ -379,3 +379,16 @@ def test_huge_and_binary_responses_are_refused(replica, tmp_path, kind, reason):
     assert "Traceback" not in result.stderr
     assert reason in failures(out)[f"{PRODUCTION}/release/{slug}"]["reason"]
     assert len(check_consistent(out)) == 50
+
+
+def test_a_file_that_cannot_be_written_is_a_recorded_failure(replica, tmp_path):
+    """The disk, not the site: a release whose folder cannot be made is failed, not lost."""
+    out = tmp_path / "archive"
+    (out / "releases" / "2026").mkdir(parents=True)
+    (out / "releases" / "2026" / "01").write_text("a file where a folder should be")
+    result = crawl(replica, out)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    slug = "accommodation-support-recent-severe-weather-events"
+    assert "could not write" in failures(out)[f"{PRODUCTION}/release/{slug}"]["reason"]
+    assert summary(result)["new"] == "50"
