@@ -39,8 +39,9 @@ ESC = "\x07"  # escape marker (Go: marker.MarkerEscaping)
 
 # Characters the commonmark plugin marks for (possible) escaping.
 _ESCAPED_CHARS = frozenset("\\*_-+.>|$#=[]()!~`\"'")
-_ESC_TABLE = {ord(c): ESC + c for c in _ESCAPED_CHARS}
-_ESC_TABLE[0] = "\ufffd"
+# One regex pass over a text puts the marker before each of them (much faster than
+# str.translate with a multi-character mapping, which does a dict lookup per char).
+_ESCAPED_RE = re.compile("[" + re.escape("".join(sorted(_ESCAPED_CHARS))) + "]")
 _ENTITY_TABLE = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"}
 
 # Go unicode.IsSpace
@@ -77,7 +78,11 @@ def go_trim(s: str) -> str:
 
 # ----------------------------------------------------------------------------- text utils
 
-_EXTRA_NEWLINES = re.compile(r"((?: *\n){2})(?: *\n)+")
+# Three or more newlines with only spaces between them: keep the first two lines.
+# Written to start with a literal "\n" (rather than the equivalent
+# ``((?: *\n){2})(?: *\n)+`` -> ``\1``) so the regex engine jumps from newline to
+# newline instead of trying a match at every character.
+_EXTRA_NEWLINES = re.compile(r"\n( *\n)(?: *\n)+")
 
 
 def trim_consecutive_newlines(s: str) -> str:
@@ -85,7 +90,12 @@ def trim_consecutive_newlines(s: str) -> str:
     (textutils.TrimConsecutiveNewlines)."""
     if "\n" not in s:
         return s
-    return _EXTRA_NEWLINES.sub(r"\1", s)
+    return _EXTRA_NEWLINES.sub(_keep_two_lines, s)
+
+
+def _keep_two_lines(m) -> str:
+    # (a function is cheaper than the "\n\\1" template, which is expanded per match)
+    return "\n" + m.group(1)
 
 
 def trim_unnecessary_hard_line_breaks(s: str) -> str:
@@ -216,16 +226,21 @@ def _encode_query(q: str) -> str:
     return "&".join(out)
 
 
-def _escape_component(s: str, ok: set) -> str:
-    """Keep s when it is a valid encoding (Go validEncoded), else re-encode its decoded form."""
-    valid = True
-    for ch in s:
-        if ch == "%":
-            continue
-        if ch not in ok:
-            valid = False
-            break
-    if valid:
+def _valid_encoded_re(ok: set) -> re.Pattern:
+    """Matches strings of characters from ok or "%" (one regex match instead of a
+    Python loop per character)."""
+    return re.compile("[%" + re.escape("".join(sorted(ok))) + "]*")
+
+
+_PATH_VALID = _valid_encoded_re(_PATH_OK)
+_FRAG_VALID = _valid_encoded_re(_FRAG_OK)
+_CONTROL_CHAR = re.compile("[\x00-\x1f\x7f]")
+
+
+def _escape_component(s: str, ok: set, valid: re.Pattern) -> str:
+    """Keep s when it is a valid encoding (Go validEncoded, ``valid`` being
+    _valid_encoded_re(ok)), else re-encode its decoded form."""
+    if valid.fullmatch(s):
         return s
     raw = unquote_to_bytes(s)
     return quote(raw, safe="".join(ok - {"%"}))
@@ -238,7 +253,7 @@ def assemble_url(raw: str) -> str:
         return raw
     raw = raw.replace("\n", "%0A").replace("\t", "%09")
     try:
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
+        if _CONTROL_CHAR.search(raw):
             raise _BadURL(raw)
         rest = raw
         frag = None
@@ -274,7 +289,7 @@ def assemble_url(raw: str) -> str:
                 if ":" in first:
                     raise _BadURL(raw)
             _unescape(path, False)
-            path_out = _escape_component(path, _PATH_OK)
+            path_out = _escape_component(path, _PATH_OK, _PATH_VALID)
             result = (scheme + ":" if scheme else "")
             if authority is not None:
                 if any(c in authority for c in " <>\"{}|\\^`"):
@@ -289,7 +304,7 @@ def assemble_url(raw: str) -> str:
                 result = result  # Go drops a bare "?" (ForceQuery false)
                 result = result[:-1]
         if frag is not None and frag != "":
-            result += "#" + _escape_component(frag, _FRAG_OK)
+            result += "#" + _escape_component(frag, _FRAG_OK, _FRAG_VALID)
         return _pct_replace(result)
     except _BadURL:
         return _pct_replace(raw)
@@ -433,6 +448,12 @@ def _needs_escape(s: str, i: int) -> int:
     return -1
 
 
+# Shortcuts for _needs_escape, decided without looking at the context:
+_ALWAYS_ESCAPED = frozenset("\\[")
+_NEVER_ESCAPED = frozenset("|$\"'")  # no rule in _needs_escape handles them
+_DIGIT_OR_SPACE = frozenset("0123456789 " + ESC)
+
+
 def unescape_content(s: str) -> str:
     """Turn escape markers into backslashes where needed; drop the others."""
     if ESC not in s:
@@ -445,7 +466,14 @@ def unescape_content(s: str) -> str:
         out.append(s[start:i])
         start = i + 1
         if i + 1 < n:
-            if _needs_escape(s, i + 1) != -1:
+            c = s[i + 1]
+            if c in _ALWAYS_ESCAPED:
+                out.append("\\")
+            elif c in _NEVER_ESCAPED:
+                pass
+            elif c == "." and (i == 0 or s[i - 1] not in _DIGIT_OR_SPACE):
+                pass  # the most common case: "." not after a number ("1.")
+            elif _needs_escape(s, i + 1) != -1:
                 out.append("\\")
         i = s.find(ESC, i + 1)
     out.append(s[start:])
@@ -473,17 +501,10 @@ def _merge_adjacent_text(root: Tag) -> None:
                 node.replace_with(NavigableString(merged))
 
 
-def _contains_block(tag: Tag) -> bool:
-    for d in tag.descendants:
-        if isinstance(d, Tag) and d.name in BLOCK_TAGS:
-            return True
-    return False
-
-
 def _sole_child(tag: Tag):
     """The only child that is not whitespace text, else None."""
     found = None
-    for c in tag.children:
+    for c in tag.contents:
         if _is_ws_text(c):
             continue
         if found is not None:
@@ -499,25 +520,35 @@ def _swap(outer: Tag, inner: Tag) -> None:
 
 def _prepare(root: Tag, soup: BeautifulSoup) -> None:
     """All pre-render passes except whitespace collapsing, in one walk where possible."""
-    # 1. remove nodes (comments, scripts, ...)
+    # 1. remove nodes (comments, scripts, ...).  The same walk collects the tags
+    # (document order), which stays valid when nothing had to be removed.
     doomed = []
+    tags = []
     for node in root.descendants:
         if isinstance(node, Tag):
+            tags.append(node)
             if node.name in REMOVE_TAGS:
                 doomed.append(node)
         elif isinstance(node, NavigableString) and type(node) is not NavigableString:
             doomed.append(node)  # comments, CDATA, processing instructions, doctype
-    for node in doomed:
-        if node.parent is not None and not getattr(node, "decomposed", False):
-            node.extract()
     if doomed:
+        for node in doomed:
+            if node.parent is not None and not getattr(node, "decomposed", False):
+                node.extract()
         _merge_adjacent_text(root)
+        tags = [t for t in root.descendants if isinstance(t, Tag)]
 
-    tags = [t for t in root.descendants if isinstance(t, Tag)]
-    for el in tags:
-        name = el.name
-        if name == "span" and _contains_block(el):
-            el.name = "div"
+    # spans holding a block become divs.  A span is renamed iff it has a descendant
+    # with a block name (a renamed span only counts because of its own block), so
+    # walking up from each block marks the same spans as a descendant search per span.
+    if any(el.name == "span" for el in tags):
+        for el in tags:
+            if el.name in BLOCK_TAGS:
+                p = el.parent
+                while p is not root and p is not None:
+                    if p.name == "span":
+                        p.name = "div"
+                    p = p.parent
     # 2. redundant nested bold/italic, nested links
     for el in tags:
         name = el.name
@@ -554,7 +585,7 @@ def _prepare(root: Tag, soup: BeautifulSoup) -> None:
             elif el.name == "a" and inner.name in HEADINGS:
                 _swap(el, inner)
     # 6. leaf-block alternatives (blocks inside inline or leaf elements)
-    _leaf_alternatives(root, soup, False, False)
+    _leaf_alternatives(root, soup, tags)
     # 7. stray children of lists go into the previous li
     for lst in tags:
         if lst.name not in ("ul", "ol") or lst.parent is None:
@@ -576,68 +607,87 @@ def _prepare(root: Tag, soup: BeautifulSoup) -> None:
     return tags
 
 
-def _leaf_alternatives(node: Tag, soup, in_leaf: bool, in_inline: bool) -> None:
-    for child in list(node.children):
-        if not isinstance(child, Tag):
-            continue
+_ALT_TARGET = _CONTAINER | _LEAF  # replaced when inside one of:
+_ALT_CONTEXT = _LEAF | _INLINE
+
+
+def _leaf_alternatives(root: Tag, soup, tags) -> None:
+    """Replace container/leaf blocks that sit inside a leaf or inline element.
+
+    Done per candidate (``tags`` in document order) by looking at its ancestors
+    instead of walking the whole tree with in-leaf/in-inline flags: the flags are
+    "some ancestor below root has a leaf/inline name", and an ancestor renamed
+    earlier in this pass becomes span/strong/code (inline) only because it was
+    itself inside such an element, so the current names give the same answer.
+    """
+    for child in tags:
         name = child.name
-        if name in _CONTAINER:
-            kind = "container"
-        elif name in _LEAF:
-            kind = "leaf"
-        elif name in _INLINE:
-            kind = "inline"
+        if name not in _ALT_TARGET:
+            continue  # (also skips decomposed tags: their name is "")
+        p = child.parent
+        inside = False
+        while p is not root:
+            if p is None:
+                break  # detached (unwrapped/removed earlier)
+            if p.name in _ALT_CONTEXT:
+                inside = True
+            p = p.parent
+        if not inside or p is None:
+            continue
+        if name in HEADINGS:
+            child.name = "strong"
+            child.insert_after(soup.new_tag("br"))
+        elif name == "blockquote":
+            child.insert_before(NavigableString(' "'))
+            child.insert_after(NavigableString('" '))
+            child.name = "span"
+        elif name == "pre":
+            child.name = "code"
+        elif name == "hr":
+            child.decompose()
         else:
-            kind = ""
-        if kind in ("container", "leaf") and (in_leaf or in_inline):
-            if name in HEADINGS:
-                child.name = "strong"
-                child.insert_after(soup.new_tag("br"))
-            elif name == "blockquote":
-                child.insert_before(NavigableString(' "'))
-                child.insert_after(NavigableString('" '))
-                child.name = "span"
-            elif name == "pre":
-                child.name = "code"
-            elif name == "hr":
-                child.decompose()
-                continue
-            else:
-                child.name = "span"
-        _leaf_alternatives(
-            child, soup, in_leaf or kind == "leaf", in_inline or kind == "inline"
-        )
+            child.name = "span"
 
 
-def _collapse(root: Tag) -> None:
-    """turndown's collapse-whitespace (as ported to Go by html-to-markdown)."""
-    prev_text = None  # (node, text) of the previous kept text node
+_COLLAPSE_BREAK = BLOCK_TAGS | {"br"}  # drop the previous text's trailing space
+_COLLAPSE_KEEP = VOID_TAGS | {"pre", "code"}  # the next text keeps its leading space
+
+
+def _collapse(root: Tag) -> dict:
+    """turndown's collapse-whitespace (as ported to Go by html-to-markdown).
+
+    Returns the new text of each text node it changes, by ``id(node)`` ("" for a
+    node that is dropped); the tree itself is left alone.  Editing it (a bs4
+    extract/replace_with per node, ~20 per release) cost as much as the walk, and
+    only the renderer reads these texts (see ReleaseConverter._collapsed).
+    """
+    # The kept text nodes in document order and their new text: the "previous
+    # text" of the algorithm is always the last one (while has_prev), so the
+    # parallel lists replace a node -> text map while walking.  (str methods
+    # rather than slicing: NavigableString overrides __getitem__.)
+    nodes: list = []
+    vals: list = []
+    changed: dict = {}
+    has_prev = False
     keep_leading = False
-    texts = {}  # id(node) -> new text
-
-    def set_prev(s):
-        texts[id(prev_text)] = s
 
     def visit_element(name):
-        nonlocal prev_text, keep_leading
-        if name in BLOCK_TAGS or name == "br":
-            if prev_text is not None:
-                t = texts[id(prev_text)]
-                if t.endswith(" "):
-                    texts[id(prev_text)] = t[:-1]
-            prev_text = None
-            keep_leading = False
-        elif name in VOID_TAGS or name == "pre" or name == "code":
-            prev_text = None
+        nonlocal has_prev, keep_leading
+        if name in _COLLAPSE_BREAK:
+            if has_prev and vals[-1].endswith(" "):
+                vals[-1] = vals[-1][:-1]
+            has_prev = keep_leading = False
+        elif name in _COLLAPSE_KEEP:
+            has_prev = False
             keep_leading = True
-        elif prev_text is not None:
+        elif has_prev:
             keep_leading = False
 
     def walk(el):
         # Elements are visited on the way in and, when they have children, again on
         # the way out (as the Go port's iterative traversal does).
-        nonlocal prev_text, keep_leading
-        for node in list(el.children):
+        nonlocal has_prev, keep_leading
+        for node in el.contents:
             if isinstance(node, Tag):
                 name = node.name
                 visit_element(name)
@@ -645,32 +695,27 @@ def _collapse(root: Tag) -> None:
                     walk(node)
                     visit_element(name)
             elif isinstance(node, NavigableString):
-                t = str(node)
+                t = node
                 if "\t" in t or "\n" in t or "\r" in t or "  " in t:
                     t = _WS_RUN.sub(" ", t)
-                if t[:1] == " " and not keep_leading and (
-                    prev_text is None or texts[id(prev_text)].endswith(" ")
+                if t.startswith(" ") and not keep_leading and (
+                    not has_prev or vals[-1].endswith(" ")
                 ):
                     t = t[1:]
                 if not t:
-                    node.extract()
+                    changed[id(node)] = ""
                     continue
-                texts[id(node)] = t
-                prev_text = node
-                order.append(node)
+                nodes.append(node)
+                vals.append(t)
+                has_prev = True
 
-    order: list = []
     walk(root)
-    if prev_text is not None:
-        t = texts[id(prev_text)]
-        if t.endswith(" "):
-            texts[id(prev_text)] = t[:-1]
-    for node in order:
-        t = texts[id(node)]
-        if not t:
-            node.extract()
-        elif t != node:
-            node.replace_with(NavigableString(t))
+    if has_prev and vals[-1].endswith(" "):
+        vals[-1] = vals[-1][:-1]
+    for node, t in zip(nodes, vals):
+        if t != node:
+            changed[id(node)] = t
+    return changed
 
 
 def _find_body(soup):
@@ -697,6 +742,27 @@ class _ListEnd(Comment):
     pass
 
 
+_NO_TAGS = frozenset()
+
+
+def _mark(m) -> str:
+    return ESC + m.group()
+
+
+def _escape_text(text: str, in_link: bool) -> str:
+    """A text node as rendered: HTML-escape &<>, put an escape marker before every
+    escapable character, NUL -> U+FFFD; ``]`` inside a link is always escaped."""
+    if "&" in text or "<" in text or ">" in text:
+        text = text.translate(_ENTITY_TABLE)
+    if "\0" in text:
+        text = text.replace("\0", "\ufffd")
+    # (a callable replacement is faster here than the "\x07\\g<0>" template)
+    text = _ESCAPED_RE.sub(_mark, text)
+    if in_link:
+        text = text.replace(ESC + "]", "\\]")
+    return text
+
+
 # ----------------------------------------------------------------------------- converter
 
 class ReleaseConverter(MarkdownConverter):
@@ -715,17 +781,30 @@ class ReleaseConverter(MarkdownConverter):
     EM = "*"
     HR = "* * *"
 
+    def __init__(self, **options):
+        super().__init__(**options)
+        self._rules = {}  # tag name -> (rule, is_raw); see _rule
+
     # -- entry points
     def convert(self, html):
         soup = BeautifulSoup(html, **self.options["bs4_options"])
         return self.convert_soup(soup)
 
+    # Collapsed texts of the tree being rendered (from _collapse: id(text node) ->
+    # text, "" = dropped).  Every read of a text node's content while rendering
+    # goes through it: process_tag, process_text and convert_code.
+    _collapsed: dict = {}
+
     def convert_soup(self, soup):
         root = _find_body(soup)
         tags = _prepare(root, soup)
-        _collapse(root)
-        _add_list_end_comments(tags)
-        text = self.process_tag(root, set())
+        collapsed = _collapse(root)
+        _add_list_end_comments(tags)  # (dropped texts are white space: skipped anyway)
+        self._collapsed = collapsed
+        try:
+            text = self.process_tag(root, set())
+        finally:
+            del self._collapsed
         return self.post_render(text)
 
     def post_render(self, text: str) -> str:
@@ -736,26 +815,37 @@ class ReleaseConverter(MarkdownConverter):
         return go_trim(text)
 
     # -- tree walking (plain concatenation, like the reference's renderer)
+    def _rule(self, name):
+        """(rule, is_raw) for a tag name, cached per converter (this runs for every
+        element, so avoid markdownify's lookup method and a getattr per call)."""
+        rule = self._rules.get(name)
+        if rule is None:
+            fn = self.get_conv_fn_cached(name)
+            rule = self._rules[name] = (fn, fn is not None and getattr(fn, "_raw", False))
+        return rule
+
     def process_tag(self, node, parent_tags=None):
         if parent_tags is None:
-            parent_tags = set()
+            parent_tags = _NO_TAGS
         name = node.name
-        fn = self.get_conv_fn_cached(name)
-        if fn is not None and getattr(fn, "_raw", False):
+        fn, raw = self._rule(name)
+        if raw:
             return fn(node, None, parent_tags)
         if name == "a" or name in HEADINGS:
             child_tags = parent_tags | {name}
         else:
             child_tags = parent_tags
+        in_link = "a" in child_tags
+        collapsed = self._collapsed
         parts = []
-        for child in node.children:
+        for child in node.contents:
             if isinstance(child, Tag):
                 parts.append(self.process_tag(child, child_tags))
             elif isinstance(child, Comment):
                 if isinstance(child, _ListEnd):
                     parts.append("\n\n<!--THE END-->\n\n")
             elif isinstance(child, NavigableString):
-                parts.append(self.process_text(child, child_tags))
+                parts.append(_escape_text(collapsed.get(id(child), child), in_link))
         text = "".join(parts)
         if fn is not None:
             return fn(node, text, parent_tags)
@@ -764,13 +854,8 @@ class ReleaseConverter(MarkdownConverter):
         return text
 
     def process_text(self, el, parent_tags=None):
-        text = str(el)
-        if "&" in text or "<" in text or ">" in text:
-            text = text.translate(_ENTITY_TABLE)
-        text = text.translate(_ESC_TABLE)  # marker before each escapable char; NUL -> U+FFFD
-        if parent_tags and "a" in parent_tags:
-            text = text.replace(ESC + "]", "\\]")
-        return text
+        text = self._collapsed.get(id(el), el)
+        return _escape_text(text, bool(parent_tags) and "a" in parent_tags)
 
     def get_conv_fn(self, tag_name):
         """Only this class's own rules apply; markdownify's defaults (p, div, li,
@@ -854,7 +939,12 @@ class ReleaseConverter(MarkdownConverter):
         return "\n\n" + prefix_lines(content, "> ") + "\n\n"
 
     def convert_code(self, el, text, parent_tags):
-        content = el.get_text()
+        # el.get_text() with the collapsed texts: after _prepare every string in
+        # the tree is a plain NavigableString (no list-end comment inside code).
+        collapsed = self._collapsed
+        content = "".join(
+            collapsed.get(id(d), d) for d in el.descendants if type(d) is NavigableString
+        )
         content = content.replace("\n", " ")
         if not content:
             return ""
@@ -885,7 +975,7 @@ class ReleaseConverter(MarkdownConverter):
     def _list(self, el, parent_tags):
         items = []
         child_tags = parent_tags | {el.name}
-        for child in el.children:
+        for child in el.contents:
             if isinstance(child, Tag):
                 content = self.process_tag(child, child_tags)
             elif isinstance(child, Comment):

@@ -1,7 +1,12 @@
 """One small test per conversion rule (HTML snippet in, Markdown bytes out)."""
 import pytest
 
-from archive.markdown import ReleaseConverter, assemble_url, body_to_markdown
+from archive.markdown import (
+    ReleaseConverter,
+    assemble_url,
+    body_to_markdown,
+    trim_consecutive_newlines,
+)
 from markdownify import MarkdownConverter
 
 CASES = [
@@ -112,3 +117,61 @@ def test_is_markdownify_subclass_with_own_rules():
 )
 def test_assemble_url(raw, expected):
     assert assemble_url(raw) == expected
+
+
+# Outputs pinned from the converter before its pre-render passes, whitespace
+# collapsing and escape resolution were optimized (these paths have their own
+# fast paths now: collapsed texts kept off the tree, leaf alternatives found
+# from ancestors, context-free escape decisions, ...).
+PINNED = [
+    ('<p>a <code>x   y\n z</code> b</p>', 'a `x y z` b'),
+    ('<p>a <code> </code> b</p>', 'a ` ` b'),
+    ('<p>x <kbd>\n</kbd>y</p>', 'x y'),
+    ('<span><span><p>a</p></span></span> <span>b</span>', 'a\n\nb'),
+    ('<a href="/x"><h2>T</h2></a>', '## [T](/x)'),
+    ('<p><strong><ul><li>a</li><li>b</li></ul></strong></p>', '**ab**'),
+    ('<p><em>x<blockquote>q</blockquote></em></p>', '*x "q"*'),
+    ('<h2>t<pre>c  d</pre></h2>', '## t`c d`'),
+    ('<p><b>a<hr>b</b></p>', '**ab**'),
+    ('<ul><li>a</li></ul>\n<ol><li>b</li></ol>', '- a\n\n<!--THE END-->\n\n1. b'),
+    ('<ul>x<li>a</li> y </ul>', '- x\n- a y'),
+    ('<p>1. a</p><p>x. y 1. z</p><p>3) a</p><p>10.</p>', '1\\. a\n\nx. y 1. z\n\n3\\) a\n\n10\\.'),
+    ('<p>a</p><p> </p><br><p>b</p>', 'a\n\nb'),
+    ('<pre>a\n\n\n\nb</pre>', '```\na\n\n\n\nb\n```'),
+    ('<p>a [b] "c" \'d\' $e |f \\ g</p>', 'a \\[b] "c" \'d\' $e |f \\\\ g'),
+    ('<p>- a</p><p>+ b</p><p>## c</p><p>&gt; d</p><p>---</p>', '\\- a\n\n\\+ b\n\n\\## c\n\n&gt; d\n\n\\---'),
+    ('<p>![x](y) and ```z```</p>', '\\!\\[x\\]\\(y) and \\`\\`\\`z\\`\\`\\`'),
+    ('<p><a href="/a b">x ]</a></p>', '[x \\]](/a%20b)'),
+]
+
+
+@pytest.mark.parametrize("html,expected", PINNED)
+def test_pinned_output(html, expected):
+    assert body_to_markdown(html).encode("utf-8") == expected.encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ('http://x.nz/a\x01b', 'http://x.nz/a\x01b'),
+        ('http://x.nz/a%zzb#f g', 'http://x.nz/a%zzb#f%20g'),
+        ('/p?q=a b&r=#frag[1]', '/p?q=a%20b&r=#frag%5B1%5D'),
+        ('http://x.nz/a b#x y', 'http://x.nz/a%20b#x%20y'),
+    ],
+)
+def test_assemble_url_invalid_parts(raw, expected):
+    assert assemble_url(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ('a\n\n\nb', 'a\n\nb'),
+        ('a  \n \n  \n\nb', 'a  \n \nb'),
+        ('a \n\n', 'a \n\n'),
+        ('\n\n\n\n', '\n\n'),
+        ('a\n \n', 'a\n \n'),
+    ],
+)
+def test_trim_consecutive_newlines(text, expected):
+    assert trim_consecutive_newlines(text) == expected
