@@ -221,12 +221,17 @@ def _canonical(tree) -> str | None:
     return None
 
 
+def _first(elements, cls: str | None = None):
+    """The first of ``elements`` carrying class ``cls`` (any, when None), or None."""
+    return next((el for el in elements if cls is None or _has_class(el, cls)), None)
+
+
 def _find_article(tree):
-    for el in tree.iter("article"):
-        if _has_class(el, "node--type-article") or _has_class(el, "node"):
-            return el
-    for el in tree.iter("article"):
-        return el
+    # (not `or`: an lxml element without children is falsy)
+    for cls in ("node--type-article", "node", None):
+        article = _first(tree.iter("article"), cls)
+        if article is not None:
+            return article
     return None
 
 
@@ -304,23 +309,13 @@ def parse_release(html: str | bytes, url: str | None = None) -> Release:
 
     article = _find_article(tree)
     scope = article if article is not None else tree
-    main = None
-    for el in scope.iter("div"):
-        if _has_class(el, "ds-three-col__main"):
-            main = el
-            break
+    main = _first(scope.iter("div"), "ds-three-col__main")
     meta_scope = main if main is not None else scope
 
     # -- title
-    h1 = None
-    for el in meta_scope.iter("h1"):
-        if _has_class(el, "article__title"):
-            h1 = el
-            break
+    h1 = _first(meta_scope.iter("h1"), "article__title")
     if h1 is None:
-        for el in meta_scope.iter("h1"):
-            h1 = el
-            break
+        h1 = _first(meta_scope.iter("h1"))
     if h1 is None:
         raise ParseError("not a release page: no <h1> title")
     title = go_trim_space(_itertext(h1))

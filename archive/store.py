@@ -113,12 +113,6 @@ class Store:
                 Path(tmp).unlink(missing_ok=True)
             raise
 
-    def read(self, relative: str) -> str | None:
-        try:
-            return self.resolve(relative).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-
     def read_bytes(self, relative: str) -> bytes | None:
         """The file exactly as stored (no newline translation), or None when missing."""
         try:
