@@ -10,6 +10,14 @@ Tables (plain SQLite; ``sqlite-utils`` and Datasette open it as it is):
 - ``failures``: releases whose last attempt failed (or that the site says are gone), with why.
 - ``aliases``: URLs that led to a release under another canonical URL (``/node/N``, old slugs).
 - ``runs``: one row per crawl or rebuild, with its figures.
+- ``revisions``: every distinct content version of each release (revision 1, 2, …), with the
+  compressed content region it was rendered from; ``releases`` holds the latest.
+- ``changes``: an append-only log of what happened to the archive (new, updated, gone,
+  moved), in order, for other programs to follow.
+- ``walks``: how far each discovery walk (the listing, each government's search) got.
+
+The schema's version is SQLite's ``user_version``. A ledger made by an earlier version of
+the tool is migrated in place, in one transaction, the first time this version opens it.
 """
 
 from __future__ import annotations
@@ -52,7 +60,26 @@ RELEASE_COLUMNS = {
     "last_seen": str,
     "last_changed": str,
     "gone": str,  # when the site last answered 404/410 for it; the file stays
+    "next_check": str,  # when to ask the site for it again (UTC, YYYY-MM-DDTHH:MM:SSZ)
+    "etag": str,  # validators of the last capture's response, for conditional rechecks
+    "last_modified": str,
 }
+
+SCHEMA_VERSION = 1
+
+# Tables added since the first release of the tool (schema version 0), as
+# sqlite-utils column specs; ``_create`` makes them in a new ledger and ``_migrate`` adds
+# them to an old one.
+REVISION_COLUMNS = {"url": str, "revision": int, "captured": str, "sha256": str,
+                    "region": bytes, "run_id": int}
+CHANGE_COLUMNS = {"id": int, "at": str, "kind": str, "url": str, "path": str,
+                  "old_path": str, "sha256": str, "revision": int, "run_id": int}
+WALK_COLUMNS = {"name": str, "page": int, "finished": int, "reported": int,
+                "started": str, "updated": str, "run_id": int}
+RUN_COLUMNS = {"id": int, "command": str, "started": str, "ended": str, "requested": int,
+               "new": int, "updated": int, "unchanged": int, "failed": int, "gone": int,
+               "blocked": int, "outcome": str, "walk_finished": int, "elapsed": float,
+               "reason": str}
 
 
 FIELD_NAMES = ("slug", "title", "published", "date", "nz_date", "ministers", "portfolios",
@@ -81,23 +108,61 @@ class Ledger:
 
     def _create(self) -> None:
         db = self.db
-        if "releases" not in db.table_names():
-            db["releases"].create(RELEASE_COLUMNS, pk="url", not_null={"path", "sha256"})
-            db["releases"].create_index(["path"], unique=True)
-            db["releases"].create_index(["published"])
-            db["releases"].enable_fts(["title", "body"], create_triggers=True, tokenize="porter")
+        if "releases" in db.table_names():
+            if db.execute("pragma user_version").fetchone()[0] < SCHEMA_VERSION:
+                self._migrate()
+            return
+        # Not one transaction: enable_fts runs a script, which commits. A ledger left half
+        # made has user_version 0 and is completed by the migration the next time.
+        db["releases"].create(RELEASE_COLUMNS, pk="url", not_null={"path", "sha256"})
+        db["releases"].create_index(["path"], unique=True)
+        db["releases"].create_index(["published"])
+        db["releases"].create_index(["next_check"])
+        db["releases"].enable_fts(["title", "body"], create_triggers=True, tokenize="porter")
+        self._create_tables()
+        db.execute(f"pragma user_version = {SCHEMA_VERSION}")
+
+    def _create_tables(self) -> None:
+        """Every table but ``releases``; in a new ledger and, where missing, an old one."""
+        db = self.db
         db["failures"].create(
             {"url": str, "kind": str, "reason": str, "status": int, "run_id": int,
              "at": str, "attempts": int},
             pk="url", if_not_exists=True,
         )
         db["aliases"].create({"url": str, "canonical": str}, pk="url", if_not_exists=True)
-        db["runs"].create(
-            {"id": int, "command": str, "started": str, "ended": str, "requested": int,
-             "new": int, "updated": int, "unchanged": int, "failed": int, "gone": int,
-             "blocked": int, "outcome": str, "walk_finished": int, "elapsed": float},
-            pk="id", if_not_exists=True,
-        )
+        db["runs"].create(RUN_COLUMNS, pk="id", if_not_exists=True)
+        db["revisions"].create(REVISION_COLUMNS, pk=("url", "revision"), if_not_exists=True)
+        db["changes"].create(CHANGE_COLUMNS, pk="id", if_not_exists=True)
+        db["walks"].create(WALK_COLUMNS, pk="name", if_not_exists=True)
+
+    def _migrate(self) -> None:
+        """Bring a ledger made by an earlier version up to SCHEMA_VERSION, in place.
+
+        Version 0 had releases, failures, aliases and runs. Every release gets revision 1
+        from the region it holds (its only known version, captured when it last changed)
+        and a ``new`` entry in the change log at its first capture, so a program reading
+        the log from the start sees every release once.
+        """
+        db = self.db
+        with db.atomic():
+            for table, columns in (("releases", RELEASE_COLUMNS), ("runs", RUN_COLUMNS)):
+                if table in db.table_names():
+                    have = db[table].columns_dict
+                    for name, kind in columns.items():
+                        if name not in have:
+                            db[table].add_column(name, kind)
+            self._create_tables()
+            db["releases"].create_index(["next_check"], if_not_exists=True)
+            db.execute(
+                "insert or ignore into revisions (url, revision, captured, sha256, region) "
+                "select url, 1, coalesce(last_changed, first_seen), sha256, region "
+                "from releases")
+            db.execute(
+                "insert into changes (at, kind, url, path, sha256, revision) "
+                "select first_seen, 'new', url, path, sha256, 1 from releases "
+                "order by first_seen, published, url")
+            db.execute(f"pragma user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.db.close()
