@@ -11,15 +11,16 @@ import click
 
 from archive.archiver import DEFAULT_OUT, ArchiveBusy
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED, EXIT_BUSY = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED, EXIT_BUSY, EXIT_UNREACHABLE = 0, 1, 2, 3, 4, 5
 
 EXIT_STATUSES = """\b
 Exit status:
   0  every discovered release was captured
-  1  some releases (or listing pages) failed; the ledger says which and why
+  1  some releases (or listing pages) failed or stayed blocked; the ledger says which and why
   2  usage error
   3  the site's bot protection blocked the crawler, and the run stopped early
-  4  another beehive run is using this archive"""
+  4  another beehive run is using this archive
+  5  the site could not be reached (DNS failure, connection refused)"""
 
 
 def fail(message: str, status: int = EXIT_FAILED):
@@ -93,20 +94,24 @@ def setting_pair(ctx, param, values):
 @click.option("--full", is_flag=True,
               help="Walk the whole listing and fetch every release again (picks up edits), "
                    "instead of stopping at the first listing page with nothing new.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show Scrapy's log at INFO level (LOG_LEVEL=INFO) instead of warnings only.")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
               callback=setting_pair, help="A Scrapy setting, as with scrapy crawl -s.")
-def crawl(base_url, out, db, delay, full, settings):
+def crawl(base_url, out, db, delay, full, verbose, settings):
     """Archive the releases published since the last run.
 
     Walks the listing newest first and fetches each release the ledger does not
     hold, stopping at the first listing page with nothing new. The first run
-    walks the whole listing. Releases that failed last time are tried again.
-    Ends with one line starting 'beehive summary:'.
+    walks the whole listing. Releases that failed last time are tried again
+    once the walk is done. Prints warnings only, a live progress line when
+    stderr is a terminal, and one line starting 'beehive summary:' at the end.
 
     \b
     beehive crawl
     beehive crawl --out ~/beehive --delay 2
-    beehive crawl --base-url http://127.0.0.1:8000 -s LOG_LEVEL=WARNING
+    beehive crawl -v                              # Scrapy's INFO log
+    beehive crawl --base-url http://127.0.0.1:8000 -s LOG_LEVEL=ERROR
     """
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
@@ -121,8 +126,10 @@ def crawl(base_url, out, db, delay, full, settings):
         "BEEHIVE_DB": db,
         "DOWNLOAD_DELAY": delay,
         "BEEHIVE_FULL": full,
+        "LOG_LEVEL": "INFO" if verbose else "WARNING",
     }, priority="cmdline")
     crawl_settings.update(dict(settings), priority="cmdline")
+    click.echo(f"beehive: crawling {base_url} into {out}", err=True)
 
     process = CrawlerProcess(crawl_settings)
     crawler = process.create_crawler("releases")
@@ -287,21 +294,49 @@ def verify(out, db):
     click.echo(f"OK: {checked} releases, files and ledger agree")
 
 
-@cli.command(epilog=OFFLINE_EXIT)
+def duration_type(ctx, param, value):
+    from archive.report import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+@cli.command(epilog="""\b
+Exit status:
+  0  ok (with --check: the last crawl ended ok within --max-age)
+  1  the command failed (with --check: the last crawl did not end ok, or too long ago)
+  2  usage error""")
 @archive_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of text.")
-def status(out, db, as_json):
+@click.option("--check", is_flag=True,
+              help="For monitoring (cron, systemd OnFailure=, Nagios): one line, and exit 0 "
+                   "only if the last crawl ended ok within --max-age.")
+@click.option("--max-age", default="2h", show_default=True, metavar="DURATION",
+              callback=duration_type, help="With --check: how old the last ok crawl may be "
+                                           "(90m, 2h, 1d, 1h30m).")
+def status(out, db, as_json, check, max_age):
     """What the archive holds and how the last run went.
 
-    Releases archived, the oldest and newest, the last run and its figures, and
-    every release whose last attempt failed, with the reason.
+    Releases archived, the oldest and newest, the last run and its figures (and
+    why it ended as it did), and every release whose last attempt failed, with
+    the reason.
+
+    \b
+    beehive status
+    beehive status --check --max-age 90m || alert "beehive is behind"
     """
     import json
 
-    from archive.report import format_status, status as report_status
+    from archive.report import check as report_check, format_status, status as report_status
 
     ledger = open_ledger(out, db)
     try:
+        if check:
+            ok, line = report_check(ledger, max_age)
+            click.echo(f"{'OK' if ok else 'PROBLEM'}: {line}")
+            sys.exit(EXIT_OK if ok else EXIT_FAILED)
         report = report_status(ledger)
     finally:
         ledger.close()

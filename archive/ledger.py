@@ -183,10 +183,10 @@ class Ledger:
             ).fetchone()
         )
 
-    def retry_urls(self) -> list[str]:
-        """Releases whose last attempt failed: the next run tries them again."""
-        return [row["url"] for row in self.db["failures"].rows_where(
-            "kind != 'gone'", order_by="at")]
+    def retry_failures(self) -> list[tuple[str, str]]:
+        """(url, kind) of releases whose last attempt failed: the next run tries them again."""
+        return self.db.execute(
+            "select url, kind from failures where kind != 'gone' order by at").fetchall()
 
     def last_walk_finished(self) -> bool:
         """Did the newest crawl walk its listing to a natural stop?

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+from datetime import datetime, timedelta, timezone
 from typing import IO, Iterator
 
 from archive.ledger import Ledger
@@ -61,9 +63,10 @@ def format_status(report: dict) -> Iterator[str]:
                             ("requested", "new", "updated", "unchanged", "failed", "gone",
                              "blocked") if run.get(name) is not None)
         elapsed = f", {run['elapsed']}s" if run.get("elapsed") is not None else ""
+        reason = f" ({run['reason']})" if run.get("reason") else ""
         yield (f"last run: #{run['id']} {run['command']} started {run['started']}, "
                f"ended {run['ended'] or '(not finished)'}{elapsed}, outcome {run['outcome']}"
-               + (f": {figures}" if figures else ""))
+               + reason + (f": {figures}" if figures else ""))
     else:
         yield "last run: none"
     failures = report["failures"]
@@ -72,6 +75,53 @@ def format_status(report: dict) -> Iterator[str]:
         status = f" (HTTP {failure['status']})" if failure["status"] else ""
         yield (f"  {failure['url']}  {failure['kind']}{status}: {failure['reason']}  "
                f"[{failure['attempts']} attempts, last {failure['at']}]")
+
+
+# -- check: for monitoring --------------------------------------------------------------
+
+DURATION = re.compile(r"(\d+)([smhd])")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90m', '2h', '1d', '1h30m' -> timedelta; ValueError for anything else."""
+    text = text.strip().lower()
+    if not text or DURATION.sub("", text):
+        raise ValueError(f"not a duration like 90m, 2h or 1d: {text!r}")
+    return timedelta(seconds=sum(int(n) * UNIT_SECONDS[u] for n, u in DURATION.findall(text)))
+
+
+def format_age(age: timedelta) -> str:
+    minutes = int(age.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d{hours % 24}h"
+
+
+def check(ledger: Ledger, max_age: timedelta, now: datetime | None = None) -> tuple[bool, str]:
+    """Did the last crawl that ended end ``ok``, within ``max_age``? And one line saying so.
+
+    A crawl still running (or killed: it never ended) is passed over, so a killed run shows
+    up as the previous run growing old.
+    """
+    now = now or datetime.now(timezone.utc)
+    row = ledger.db.execute(
+        "select id, ended, outcome, reason from runs where command = 'crawl' "
+        "and ended is not null order by id desc limit 1").fetchone()
+    if row is None:
+        return False, "no crawl has ended yet"
+    run_id, ended, outcome, reason = row
+    age = now - datetime.fromisoformat(ended.replace("Z", "+00:00"))
+    said = f"last crawl #{run_id} ended {outcome}{f' ({reason})' if reason else ''} " \
+           f"{format_age(age)} ago"
+    if outcome != "ok":
+        return False, said
+    if age > max_age:
+        return False, f"{said}, longer ago than {format_age(max_age)}"
+    return True, said
 
 
 # -- export -------------------------------------------------------------------------------

@@ -5,7 +5,9 @@
 - BackoffRetryMiddleware (downloader): Scrapy's retries, with exponential backoff and
   Retry-After.
 - BotProtectionMiddleware (downloader): recognises Imperva Incapsula block pages, backs off,
-  and ends the run after too many in a row.
+  gives up a URL that stays blocked, and ends the run when the whole site blocks us.
+- UnreachableMiddleware (downloader): ends the run, in one line, when the site cannot be
+  reached at all (DNS failure, connection refused).
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from datetime import datetime, timezone
 import scrapy
 from scrapy import signals
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import (CannotResolveHostError, DontCloseSpider,
+                               DownloadConnectionRefusedError, IgnoreRequest)
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import deferred_from_coro
+from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet import error as twisted_errors
 
 from archive.ledger import Ledger
 from archive.parse import is_blocked
@@ -45,15 +50,31 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         self.walk_everything = self.full or not self.ledger.last_walk_finished()
         self.stats = crawler.stats
         self.requested = set()
+        # Last run's failures wait for the end of the walk (retry_failures): listed again,
+        # they are neither fetched in the walk nor a reason to walk on.
+        self.failed_before = dict(self.ledger.retry_failures())
+        self.retried = False
+        self.stats.set_value("beehive/backfill", self.walk_everything)
         crawler.signals.connect(self.ledger.close, signal=signals.spider_closed)
+        crawler.signals.connect(self.retry_failures, signal=signals.spider_idle)
 
-    async def process_start(self, start):
-        async for request in start:
-            yield request
+    def retry_failures(self):
+        """On the first idle moment (the walk is over), ask again for last run's failures."""
+        if self.retried:
+            return
+        self.retried = True
         spider = self.crawler.spider
-        for url in self.ledger.retry_urls():
+        scheduled = False
+        for url, kind in self.failed_before.items():
+            if url in self.requested:
+                continue  # listed again, so fetched already in this run
             self.requested.add(url)
-            yield spider.release_request(url)
+            request = spider.release_request(url)
+            request.meta["failed_before"] = kind
+            self.crawler.engine.crawl(request)
+            scheduled = True
+        if scheduled:
+            raise DontCloseSpider
 
     async def process_spider_output_async(self, response, result, spider=None):
         # An errback's output comes through here too: only a listing page that arrived counts.
@@ -70,6 +91,8 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
                 next_page = item  # held back until we know whether this page had anything new
             else:
                 listed += 1
+                if item.meta["release_url"] in self.failed_before and not self.full:
+                    continue
                 if self.full or not self.ledger.is_known(item.meta["release_url"]):
                     new += 1
                     self.requested.add(item.meta["release_url"])
@@ -133,14 +156,22 @@ class SiteBlocked(IgnoreRequest):
 
 
 class BotProtectionMiddleware:
-    """A block page is never a release: wait, try once more, and give up the run when blocked
-    BEEHIVE_MAX_BLOCKS times in a row (the request that met the block is recorded as failed)."""
+    """A block page is never a release.
+
+    A URL that meets one waits (BEEHIVE_BLOCK_BACKOFF seconds, doubling while blocks follow
+    one another) and is tried once more; blocked again, it is given up for this run (the
+    pipeline records it as blocked, the next run tries it again) and the crawl moves on.
+    Only when BEEHIVE_MAX_BLOCKS different URLs are blocked in a row, or a listing page
+    stays blocked (nothing more can be discovered), is it the site blocking us: the run
+    stops. A release that was already blocked last run does not add to the streak, so a
+    page the site always blocks cannot stop every run.
+    """
 
     def __init__(self, crawler):
         self.crawler = crawler
         self.max_blocks = crawler.settings.getint("BEEHIVE_MAX_BLOCKS")
         self.backoff = crawler.settings.getfloat("BEEHIVE_BLOCK_BACKOFF")
-        self.in_a_row = 0
+        self.streak = []  # different URLs blocked since the last page that was not a block
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -148,19 +179,91 @@ class BotProtectionMiddleware:
 
     async def process_response(self, request, response, spider=None):
         if request.url.endswith("/robots.txt") or not is_blocked(response.body):
-            self.in_a_row = 0
+            self.streak.clear()
             return response
-        self.in_a_row += 1
         stats = self.crawler.stats
         stats.inc_value("beehive/blocks")
-        if self.in_a_row >= self.max_blocks:
-            if not stats.get_value("beehive/stopped_blocked"):
-                stats.set_value("beehive/stopped_blocked", True)
-                logger.error("blocked by the site's bot protection %d times in a row: stopping",
-                             self.in_a_row)
-                deferred_from_coro(self.crawler.engine.close_spider_async(reason="blocked"))
-            raise SiteBlocked(f"bot protection page (HTTP {response.status})")
-        wait = self.backoff * 2 ** (self.in_a_row - 1)
+        if request.url not in self.streak and request.meta.get("failed_before") != "blocked":
+            self.streak.append(request.url)
+        blocked_again = request.meta.get("blocked_once", False)
+        if len(self.streak) >= self.max_blocks:
+            self.stop(f"{len(self.streak)} different pages blocked in a row")
+        elif blocked_again and "listing_page" in request.meta:
+            self.stop(f"listing page {request.meta['listing_page']} stays blocked")
+        if self.stopped or blocked_again:
+            raise SiteBlocked(f"bot protection page (HTTP {response.status})"
+                              + (", again after waiting" if blocked_again else ""))
+        wait = self.backoff * 2 ** max(0, len(self.streak) - 1)
         logger.warning("bot protection page for %s: waiting %.0f s", request.url, wait)
         await sleep(wait)
-        return request.replace(dont_filter=True)
+        return request.replace(dont_filter=True, meta={**request.meta, "blocked_once": True})
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.crawler.stats.get_value("beehive/stopped_blocked"))
+
+    def stop(self, why: str) -> None:
+        if self.stopped:
+            return
+        reason = f"blocked by the site's bot protection: {why}"
+        self.crawler.stats.set_value("beehive/stopped_blocked", True)
+        self.crawler.stats.set_value("beehive/reason", reason)
+        logger.error("%s: stopping", reason)
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason="blocked"))
+
+
+class SiteUnreachable(IgnoreRequest):
+    kind = "failed"
+
+
+# Errors that mean the site cannot be reached at all, not that one page is broken.
+UNREACHABLE = (
+    (CannotResolveHostError, "DNS lookup failed"),
+    (twisted_errors.DNSLookupError, "DNS lookup failed"),
+    (DownloadConnectionRefusedError, "connection refused"),
+    (twisted_errors.ConnectionRefusedError, "connection refused"),
+    (twisted_errors.NoRouteError, "no route to host"),
+    (twisted_errors.TCPTimedOutError, "connection timed out"),
+    (twisted_errors.ConnectError, "cannot connect"),
+)
+
+
+def unreachable_cause(exception: BaseException) -> str | None:
+    for kind, cause in UNREACHABLE:
+        if isinstance(exception, kind):
+            return cause
+    return None
+
+
+class UnreachableMiddleware:
+    """When the site cannot be reached (after the retries), say so in one line and end the
+    run with outcome ``unreachable``, instead of failing every request with a traceback.
+
+    Sits below the retry middleware, so it sees only errors that retrying did not cure.
+    """
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def process_request(self, request, spider=None):
+        reason = self.crawler.stats.get_value("beehive/unreachable")
+        if reason:
+            raise SiteUnreachable(reason)
+
+    def process_exception(self, request, exception, spider=None):
+        cause = unreachable_cause(exception)
+        if cause is None:
+            return None
+        stats = self.crawler.stats
+        if not stats.get_value("beehive/unreachable"):
+            reason = f"cannot reach {urlparse_cached(request).hostname}: {cause}"
+            stats.set_value("beehive/unreachable", reason)
+            stats.set_value("beehive/reason", reason)
+            logger.error(reason)
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="unreachable"))
+        # An IgnoreRequest: Scrapy's robots.txt middleware logs anything else with a traceback.
+        raise SiteUnreachable(stats.get_value("beehive/unreachable"))

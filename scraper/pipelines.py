@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import time
 
 from archive.archiver import Archiver
@@ -18,15 +19,21 @@ from archive.store import UnsafePath
 from archive.urls import release_slug
 from scraper.items import ReleaseFailure, ReleasePage
 
+# Sent just before the summary line is printed, so that whatever draws on the terminal (the
+# progress line) can get out of its way.
+run_finished = object()
+
 logger = logging.getLogger(__name__)
 
-OUTCOME_EXIT = {"ok": 0, "failed": 1, "blocked": 3}
+OUTCOME_EXIT = {"ok": 0, "failed": 1, "blocked": 3, "unreachable": 5}
 
 
 class ArchivePipeline:
     def __init__(self, crawler):
         settings = crawler.settings
+        self.signals = crawler.signals
         self.stats = crawler.stats
+        self.log_level = settings.get("LOG_LEVEL") if settings.getbool("LOG_ENABLED") else None
         # Raises ArchiveBusy before anything is fetched when another run holds the archive.
         self.archiver = Archiver(settings.get("BEEHIVE_OUT"), settings.get("BEEHIVE_DB")).lock()
         self.run_id = None
@@ -86,21 +93,43 @@ class ArchivePipeline:
                    for name in ("new", "updated", "unchanged", "failed", "gone")}
         figures["blocked"] = stats.get_value("beehive/blocks", 0)
         figures["requested"] = stats.get_value("downloader/request_count", 0)
-        if stats.get_value("beehive/stopped_blocked"):
+        if stats.get_value("beehive/unreachable"):
+            outcome = "unreachable"
+        elif stats.get_value("beehive/stopped_blocked"):
             outcome = "blocked"
         elif figures["failed"] or stats.get_value("beehive/listing_failed"):
             outcome = "failed"
         else:
             outcome = "ok"
-        walk_finished = bool(stats.get_value("beehive/walk_finished")) and outcome != "blocked"
+        walk_finished = (bool(stats.get_value("beehive/walk_finished"))
+                         and outcome not in ("blocked", "unreachable"))
         elapsed = round(time.monotonic() - self.started, 2)
+        reason = stats.get_value("beehive/reason")
         self.archiver.ledger.finish_run(self.run_id, outcome=outcome, elapsed=elapsed,
-                                        walk_finished=int(walk_finished), **figures)
+                                        walk_finished=int(walk_finished), reason=reason,
+                                        **figures)
         stats.set_value("beehive/outcome", outcome)
         self.archiver.close()
-        logger.info(
-            "beehive summary: outcome=%s requested=%d new=%d updated=%d unchanged=%d "
-            "failed=%d gone=%d blocked=%d elapsed=%.1fs",
-            outcome, figures["requested"], figures["new"], figures["updated"],
-            figures["unchanged"], figures["failed"], figures["gone"], figures["blocked"], elapsed,
-        )
+        self.signals.send_catch_log(signal=run_finished)
+        self.print_summary(summary_line(outcome, figures, elapsed))
+
+    def print_summary(self, line: str) -> None:
+        """Logged at INFO; written to stderr instead when the log would not show it (a quiet
+        ``beehive crawl``, ``-s LOG_LEVEL=WARNING``), so every run ends with the line."""
+        level = logging.getLevelName(str(self.log_level).upper()) if self.log_level else None
+        if isinstance(level, int) and level <= logging.INFO:
+            logger.info(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+
+SUMMARY_FIELDS = ("requested", "new", "updated", "unchanged", "failed", "gone", "blocked")
+
+
+def summary_line(outcome: str, figures: dict, elapsed: float) -> str:
+    """'beehive summary: outcome=… name=value … elapsed=…s': one line a log reader can grep.
+    Figures named in SUMMARY_FIELDS come first, in that order; any others follow."""
+    names = [name for name in SUMMARY_FIELDS if name in figures]
+    names += [name for name in figures if name not in SUMMARY_FIELDS]
+    pairs = " ".join(f"{name}={figures[name]}" for name in names)
+    return f"beehive summary: outcome={outcome} {pairs} elapsed={elapsed:.1f}s"

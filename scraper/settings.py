@@ -21,9 +21,10 @@ ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 1
 CONCURRENT_REQUESTS_PER_DOMAIN = 1
 DOWNLOAD_DELAY = 1.0
-RANDOMIZE_DOWNLOAD_DELAY = False
+DOWNLOAD_DELAY_JITTER = 0  # exactly DOWNLOAD_DELAY between requests
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False  # no control port on an unattended crawler
 
 # -- faults ---------------------------------------------------------------------------------------
 DOWNLOAD_TIMEOUT = 30
@@ -33,15 +34,19 @@ DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 RETRY_ENABLED = True
 RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+# Giving up is not an error of its own: the pipeline records and logs each failed release
+# with its reason, and an unreachable site gets one line of its own.
+RETRY_GIVE_UP_LOG_LEVEL = "INFO"
 BEEHIVE_RETRY_BACKOFF = 2.0  # seconds before the first retry, doubling on each next one
 BEEHIVE_RETRY_BACKOFF_MAX = 120.0  # and never longer than this, Retry-After included
-BEEHIVE_MAX_BLOCKS = 3  # consecutive bot-protection pages before the run gives up
+BEEHIVE_MAX_BLOCKS = 3  # different URLs blocked in a row before the run gives up
 BEEHIVE_BLOCK_BACKOFF = 30.0  # seconds to wait after the first block, doubling on each next one
 
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "scraper.middlewares.BackoffRetryMiddleware": 550,
     "scraper.middlewares.BotProtectionMiddleware": 560,
+    "scraper.middlewares.UnreachableMiddleware": 540,
 }
 SPIDER_MIDDLEWARES = {
     "scraper.middlewares.IncrementalMiddleware": 100,
@@ -49,5 +54,13 @@ SPIDER_MIDDLEWARES = {
 ITEM_PIPELINES = {
     "scraper.pipelines.ArchivePipeline": 300,
 }
+EXTENSIONS = {
+    "scraper.extensions.CrawlProgress": 500,
+}
+# -- what a run shows ---------------------------------------------------------------------------
+# A live progress line (listing page, releases archived, rate, estimate for a backfill): on
+# when stderr is a terminal (None), or forced on/off. `beehive crawl` logs at WARNING unless
+# -v; the 'beehive summary:' line is printed whatever the level.
+BEEHIVE_PROGRESS = None
 
 LOG_LEVEL = "INFO"

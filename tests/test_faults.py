@@ -164,8 +164,10 @@ def test_a_block_never_overwrites_a_good_capture(replica, tmp_path):
     slug = replica.slugs[1]
     before = archived_file(out, slug).read_bytes()
     replica.fault(f"/release/{slug}", times=10, kind="blocked")
+    replica.clear_requests()
     result = crawl(replica, out, "--full", "-s", "BEEHIVE_MAX_BLOCKS=2")
-    assert result.returncode == 3
+    assert result.returncode == 1  # one release stays blocked: recorded, and the run goes on
+    assert replica.paths.count(f"/release/{slug}") == 2
     assert archived_file(out, slug).read_bytes() == before
     assert failures(out)[f"{PRODUCTION}/release/{slug}"]["kind"] == "blocked"
     check_consistent(out)
@@ -178,18 +180,26 @@ def test_a_site_wide_block_stops_the_run_early_and_says_so(replica, tmp_path):
     assert result.returncode == 3
     figures = summary(result)
     assert figures["outcome"] == "blocked" and figures["new"] == "0"
-    assert int(figures["requested"]) <= 1 + 3  # robots.txt and three blocked tries
+    assert int(figures["requested"]) <= 1 + 2  # robots.txt, the first listing page twice
     assert "blocked by the site's bot protection" in result.stderr
     assert not (out / "releases").exists() or not list((out / "releases").rglob("*.md"))
-    (run,) = rows(out / "ledger.db", "select outcome, walk_finished from runs")
-    assert run == {"outcome": "blocked", "walk_finished": 0}
+    (run,) = rows(out / "ledger.db", "select outcome, walk_finished, reason from runs")
+    assert run["outcome"] == "blocked" and run["walk_finished"] == 0
+    assert "listing page 0 stays blocked" in run["reason"]
 
 
-def test_how_many_blocks_end_a_run_is_a_setting(replica, tmp_path):
-    replica.block_all(status=403)
-    result = crawl(replica, tmp_path / "a", "-s", "BEEHIVE_MAX_BLOCKS=5")
+@pytest.mark.parametrize("max_blocks", [3, 5])
+def test_how_many_blocked_urls_end_a_run_is_a_setting(replica, tmp_path, max_blocks):
+    for slug in replica.slugs[:10]:  # the first listing page's releases, all blocked
+        replica.fault(f"/release/{slug}", times=10, kind="blocked", status=403)
+    result = crawl(replica, tmp_path / "a", "-s", f"BEEHIVE_MAX_BLOCKS={max_blocks}")
     assert result.returncode == 3
-    assert len([p for p in replica.paths if p != "/robots.txt"]) == 5
+    blocked = [p for p in replica.paths if p.startswith("/release/")]
+    # Each URL but the last is tried twice (once more after its back-off); the last one's
+    # first block makes max_blocks different URLs in a row, and the run stops there.
+    assert len(blocked) == 2 * (max_blocks - 1) + 1
+    assert len(set(blocked)) == max_blocks
+    assert "/releases?page=1" not in replica.paths
 
 
 def test_after_a_block_the_next_run_catches_up(replica, tmp_path):

@@ -46,8 +46,11 @@ class ReleasesSpider(scrapy.Spider):
         return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
 
     def listing_request(self, page: int) -> scrapy.Request:
+        # Below the releases it lists: a page's releases are fetched before the next page,
+        # so the queue holds one page's worth, not the whole listing's.
         return scrapy.Request(f"{self.base_url}/releases?page={page}", callback=self.parse_listing,
-                              errback=self.listing_failed, meta={"listing_page": page})
+                              errback=self.listing_failed, meta={"listing_page": page},
+                              priority=-1)
 
     def release_request(self, production_url: str) -> scrapy.Request:
         # A /node/N link redirects to a release that may already be fetched in this run; it
@@ -70,6 +73,10 @@ class ReleasesSpider(scrapy.Spider):
             if url and RELEASE_PATH.match(urlsplit(url).path) and url not in seen:
                 seen.add(url)
                 yield self.release_request(url)
+        last_href = response.css("nav.pager li.pager__item--last a::attr(href)").get()
+        last_page = re.search(r"page=(\d+)", last_href or "")
+        if last_page:  # how long the walk is, for the progress line's estimate
+            self.crawler.stats.set_value("beehive/listing_last_page", int(last_page.group(1)))
         next_href = response.css("nav.pager li.pager__item--next a[rel=next]::attr(href)").get()
         if next_href:
             page = response.meta["listing_page"] + 1
@@ -96,6 +103,8 @@ class ReleasesSpider(scrapy.Spider):
 
     def listing_failed(self, failure: Failure):
         self.crawler.stats.inc_value("beehive/listing_failed")
+        if self.crawler.stats.get_value("beehive/reason"):
+            return  # the run is stopping (blocked, unreachable), and has said why
         self.logger.error("listing page %s failed: %s", failure.request.url, describe(failure.value))
 
 

@@ -1,0 +1,83 @@
+"""CrawlProgress: a live progress line for a crawl watched on a terminal.
+
+One line, redrawn in place by tqdm: releases archived, their rate, the listing page the walk
+has reached and, on a backfill (a walk to the end of the listing), an estimate of the time
+left. Configured by ``BEEHIVE_PROGRESS``: None (the default) shows it only when stderr is a
+terminal, so cron, systemd and Scrapyd logs never get it; true or false force it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+
+from scrapy import signals
+from scrapy.exceptions import NotConfigured
+
+from scraper.pipelines import run_finished
+
+ARCHIVED = ("new", "updated", "unchanged")
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+class CrawlProgress:
+    def __init__(self, crawler, stream=None):
+        self.stats = crawler.stats
+        self.stream = stream or sys.stderr
+        self.bar = None
+        self.started = None
+        self.pages = 0  # listing pages walked
+        crawler.signals.connect(self.opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.listing_page, signal=signals.response_received)
+        crawler.signals.connect(self.item_done, signal=signals.item_scraped)
+        crawler.signals.connect(self.closed, signal=signals.spider_closed)
+        crawler.signals.connect(self.closed, signal=run_finished)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        setting = crawler.settings.get("BEEHIVE_PROGRESS")
+        show = sys.stderr.isatty() if setting is None else crawler.settings.getbool("BEEHIVE_PROGRESS")
+        if not show:
+            raise NotConfigured
+        return cls(crawler)
+
+    def opened(self, spider=None):
+        from tqdm import tqdm
+
+        self.started = time.monotonic()
+        # A terminal that reports no size (0 x 0) would get nothing at all from tqdm.
+        size = shutil.get_terminal_size(fallback=(100, 24))
+        self.bar = tqdm(file=self.stream, unit="", ncols=size.columns, nrows=size.lines,
+                        mininterval=0.5,
+                        bar_format="{n_fmt} releases archived [{elapsed}, {rate_fmt}]{postfix}")
+
+    def listing_page(self, response, request, spider=None):
+        if "listing_page" in request.meta and response.status == 200:
+            self.pages += 1
+            self.refresh(request.meta["listing_page"])
+
+    def item_done(self, item, response=None, spider=None):
+        archived = sum(self.stats.get_value(f"beehive/{name}", 0) for name in ARCHIVED)
+        if self.bar is not None and archived > self.bar.n:
+            self.bar.update(archived - self.bar.n)
+
+    def refresh(self, page: int) -> None:
+        if self.bar is None:
+            return
+        last = self.stats.get_value("beehive/listing_last_page")
+        postfix = f"listing page {page}" + (f"/{last}" if last is not None else "")
+        if last is not None and self.stats.get_value("beehive/backfill") and self.pages > 1:
+            per_page = (time.monotonic() - self.started) / self.pages
+            postfix += f", about {format_duration(per_page * max(0, last - page))} left"
+        self.bar.set_postfix_str(postfix)
+
+    def closed(self, spider=None, reason=None, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -1,0 +1,219 @@
+"""Unattended operation (issue 10): blocks per URL and site-wide, an unreachable site, a
+quiet run with a progress line on a terminal, and the monitoring check. End to end through
+the command line against the replica."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.run import FAST_REACTOR, beehive, crawl, summary
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION = "https://www.beehive.govt.nz"
+
+
+def rows(db: Path, sql: str, params=()):
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(sql, params)]
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# -- 1. blocks: per URL, and site-wide --------------------------------------------------------
+
+def test_releases_that_stay_blocked_are_recorded_and_never_stop_later_runs(replica, tmp_path):
+    stuck = [replica.slugs[5], replica.slugs[25], replica.slugs[45]]  # as many as MAX_BLOCKS
+    for slug in stuck:
+        replica.fault(f"/release/{slug}", times=1000, kind="blocked")
+    out = tmp_path / "archive"
+    first = crawl(replica, out)
+    assert first.returncode == 1, first.stderr[-3000:]
+    figures = summary(first)
+    assert (figures["outcome"], figures["new"], figures["failed"]) == ("failed", "48", "3")
+    failed = {r["url"]: r["kind"] for r in rows(out / "ledger.db", "select * from failures")}
+    assert failed == {f"{PRODUCTION}/release/{slug}": "blocked" for slug in stuck}
+    for slug in stuck:  # once, then once more after its back-off
+        assert replica.paths.count(f"/release/{slug}") == 2
+
+    # A release published since, and the three still blocked: they are asked for after the
+    # walk and what it found, in a row, and still the run captures the new one and ends 1.
+    replica.publish("published-since-the-first-run", datetime(2026, 11, 29, tzinfo=timezone.utc))
+    replica.clear_requests()
+    second = crawl(replica, out)
+    assert second.returncode == 1, second.stderr[-3000:]
+    assert summary(second)["new"] == "1"
+    paths = replica.paths
+    retried = [i for i, path in enumerate(paths) if path in {f"/release/{s}" for s in stuck}]
+    assert len(retried) == 6
+    last_walk = max(i for i, path in enumerate(paths)
+                    if path.startswith("/releases") or path == "/release/published-since-the-first-run")
+    assert min(retried) > last_walk
+    (run,) = rows(out / "ledger.db", "select outcome from runs where id = 2")
+    assert run["outcome"] == "failed"
+
+
+def test_different_urls_blocked_in_a_row_stop_the_run_within_a_few_requests(replica, tmp_path):
+    for slug in replica.slugs[:10]:
+        replica.fault(f"/release/{slug}", times=10, kind="blocked")
+    out = tmp_path / "archive"
+    result = crawl(replica, out)
+    assert result.returncode == 3
+    assert summary(result)["outcome"] == "blocked"
+    assert len(replica.paths) <= 2 + 5  # robots.txt, a listing page, 2 + 2 + 1 blocked
+    (run,) = rows(out / "ledger.db", "select reason from runs")
+    assert "3 different pages blocked in a row" in run["reason"]
+
+
+# -- 2. an unreachable site ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("base_url, cause", [
+    (f"http://127.0.0.1:{closed_port()}", "connection refused"),
+    ("http://beehive.invalid", "DNS lookup failed"),  # .invalid never resolves (RFC 2606)
+])
+def test_an_unreachable_site_is_one_line_its_own_outcome_and_exit_status(tmp_path, base_url,
+                                                                           cause):
+    out = tmp_path / "archive"
+    result = beehive("crawl", "--base-url", base_url, "--out", out, "--delay", "0",
+                     "-s", FAST_REACTOR, "-s", "BEEHIVE_RETRY_BACKOFF=0.05")
+    host = base_url.split("//")[1].split(":")[0]
+    assert result.returncode == 5
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    said = [line for line in lines if f"cannot reach {host}: {cause}" in line]
+    assert len(said) == 1, result.stderr
+    assert len(lines) <= 3, result.stderr  # the start line, that line, the summary
+    assert summary(result)["outcome"] == "unreachable"
+    (run,) = rows(out / "ledger.db", "select outcome, reason from runs")
+    assert run == {"outcome": "unreachable", "reason": f"cannot reach {host}: {cause}"}
+    status = beehive("status", "--out", out)
+    assert f"outcome unreachable (cannot reach {host}: {cause})" in status.stdout
+    check = beehive("status", "--out", out, "--check")
+    assert check.returncode == 1 and f"cannot reach {host}" in check.stdout
+
+
+# -- 3. quiet, with progress on a terminal -----------------------------------------------------
+
+def test_a_normal_run_prints_a_handful_of_lines_and_no_warnings(replica, tmp_path):
+    result = crawl(replica, tmp_path / "a", env={"PYTHONWARNINGS": "always"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stderr.splitlines()
+    assert len(lines) <= 3, result.stderr
+    assert lines[0].startswith("beehive: crawling ") and lines[-1].startswith("beehive summary:")
+    assert "Warning" not in result.stderr and "deprecated" not in result.stderr.lower()
+    assert "archived" not in result.stderr and "\r" not in result.stderr  # not a terminal
+    assert result.stdout == ""
+
+
+def test_verbose_gives_scrapys_info_log_and_log_level_still_works(replica, tmp_path):
+    verbose = crawl(replica, tmp_path / "a", "-v")
+    assert verbose.returncode == 0
+    assert "[scrapy.core.engine] INFO: Spider opened" in verbose.stderr
+    assert verbose.stderr.count("beehive summary:") == 1
+    assert "] INFO: beehive summary:" in verbose.stderr  # through the log, not beside it
+    debug = crawl(replica, tmp_path / "b", "-s", "LOG_LEVEL=DEBUG")
+    assert "DEBUG: Crawled (200)" in debug.stderr
+    silent = crawl(replica, tmp_path / "c", "-s", "LOG_LEVEL=CRITICAL")
+    assert silent.stderr.count("beehive summary:") == 1
+    assert summary(silent)["new"] == "51"
+
+
+def test_scrapy_crawl_releases_still_ends_with_the_summary(replica, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "releases", "-s", f"BEEHIVE_OUT={tmp_path / 'a'}",
+         "-s", f"BEEHIVE_BASE_URL={replica.base_url}", "-s", "DOWNLOAD_DELAY=0",
+         "-s", FAST_REACTOR, "-s", "LOG_LEVEL=WARNING"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert summary(result)["new"] == "51"
+
+
+def run_in_terminal(args: list[str], timeout: float = 120) -> tuple[int, str]:
+    """Run a command with a pseudo-terminal (100 columns) as its stdin, stdout and stderr;
+    returns its exit status and all it wrote."""
+    master, slave = pty.openpty()
+    process = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, cwd=ROOT,
+                               env={**os.environ, "COLUMNS": "100", "LINES": "24"})
+    os.close(slave)
+    output = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: the terminal's other side is closed
+                    break
+                if not data:
+                    break
+                output += data
+            elif process.poll() is not None:
+                break
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+    return process.returncode, output.decode("utf-8", "replace")
+
+
+def test_on_a_terminal_a_backfill_shows_a_live_progress_line(replica, tmp_path):
+    code, output = run_in_terminal(
+        [sys.executable, "-m", "archive", "crawl", "--base-url", replica.base_url,
+         "--out", str(tmp_path / "a"), "--delay", "0", "-s", FAST_REACTOR])
+    assert code == 0, output[-3000:]
+    assert "\r" in output.replace("\r\n", "\n")  # a line redrawn in place
+    progress = output.replace("\r\n", "\n").split("\r")
+    assert any(line.startswith("51 releases archived [") for line in progress), output[-2000:]
+    assert any(re.search(r"[\d.]+/s\], listing page 3/5, about \d+:\d\d:\d\d left", line)
+               for line in progress), output  # rate, walk, and the estimate of a backfill
+    assert "beehive summary: outcome=ok" in output
+
+
+# -- 4. monitoring ------------------------------------------------------------------------------
+
+def test_status_check_says_whether_the_last_crawl_ended_ok_recently(replica, tmp_path):
+    out = tmp_path / "archive"
+    missing = beehive("status", "--out", out, "--check")
+    assert missing.returncode == 1 and "no ledger" in missing.stderr
+    assert crawl(replica, out).returncode == 0
+    ok = beehive("status", "--out", out, "--check")
+    assert ok.returncode == 0, ok.stdout
+    assert ok.stdout.startswith("OK: last crawl #1 ended ok") and len(ok.stdout.splitlines()) == 1
+
+    three_hours_ago = (datetime.now(timezone.utc) - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with sqlite3.connect(out / "ledger.db") as conn:
+        conn.execute("update runs set ended = ?", [three_hours_ago])
+    old = beehive("status", "--out", out, "--check")  # the default: 2 hours
+    assert old.returncode == 1
+    assert old.stdout.strip() == ("PROBLEM: last crawl #1 ended ok 3h00m ago, longer ago "
+                                  "than 2h00m")
+    assert beehive("status", "--out", out, "--check", "--max-age", "1d").returncode == 0
+    assert beehive("status", "--out", out, "--check", "--max-age", "2h30m").returncode == 1
+    assert beehive("status", "--out", out, "--check", "--max-age", "200m").returncode == 0
+    bad = beehive("status", "--out", out, "--check", "--max-age", "soon")
+    assert bad.returncode == 2 and "not a duration" in bad.stderr
+
+    replica.block_all()
+    assert crawl(replica, out).returncode == 3
+    blocked = beehive("status", "--out", out, "--check", "--max-age", "1d")
+    assert blocked.returncode == 1
+    assert "ended blocked (blocked by the site's bot protection" in blocked.stdout
