@@ -156,9 +156,13 @@ class Archiver:
         When the request for a known release landed on another canonical URL (its slug was
         renamed), the old row is retired after the new one is in, so it is archived once.
         """
-        saved = self.commit([render(release)], [requested_url])[0]
-        if requested_url and requested_url != release.url:
-            old_path = self.ledger.retire(requested_url, release.url)
+        return self.save_rendered(render(release), requested_url)
+
+    def save_rendered(self, item: Rendered, requested_url: str | None = None) -> Saved:
+        """``save`` for a release rendered already (in another process, say)."""
+        saved = self.commit([item], [requested_url])[0]
+        if requested_url and requested_url != item.url:
+            old_path = self.ledger.retire(requested_url, item.url)
             if old_path and not self.ledger.path_known(old_path):
                 self.store.remove(old_path)
         return saved

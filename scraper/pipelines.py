@@ -4,16 +4,28 @@ A fetched page is parsed, rendered and saved through the same Archiver that ``be
 rebuild`` and ``beehive convert`` use; a failure is recorded with its reason, so the next run
 tries it again. The pipeline also holds the archive's lock for the whole run and writes the
 run's row and its one-line summary.
+
+Neither step runs in the reactor's process, which meanwhile goes on downloading: pages are
+parsed and rendered (pure, CPU-bound) in a renderer process, and their files and ledger rows
+written (mostly waiting on fsync) in a writer process. There is one of each, taking work
+first in, first out, so releases become durable in the order they arrived, and each is
+counted here only once its file and row are.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
 import sys
 import time
+from concurrent.futures import Future, ProcessPoolExecutor
 
-from archive.archiver import Archiver
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from archive.archiver import Archiver, Rendered, Saved, render
 from archive.parse import BlockedPage, ParseError, parse_release
 from archive.store import UnsafePath
 from archive.urls import release_slug
@@ -35,7 +47,8 @@ class ArchivePipeline:
         self.stats = crawler.stats
         self.log_level = settings.get("LOG_LEVEL") if settings.getbool("LOG_ENABLED") else None
         # Raises ArchiveBusy before anything is fetched when another run holds the archive.
-        self.archiver = Archiver(settings.get("BEEHIVE_OUT"), settings.get("BEEHIVE_DB")).lock()
+        self.location = (settings.get("BEEHIVE_OUT"), settings.get("BEEHIVE_DB"))
+        self.archiver = Archiver(*self.location).lock()
         self.run_id = None
         self.started = None
 
@@ -49,23 +62,29 @@ class ArchivePipeline:
         if removed:
             logger.warning("removed %d temporary files left by an interrupted run", removed)
         self.run_id = self.archiver.ledger.start_run("crawl")
+        # spawn: fresh interpreters, which inherit neither the archive's lock (held here for
+        # the whole run) nor the reactor's threads.
+        spawn = multiprocessing.get_context("spawn")
+        self.renderer = ProcessPoolExecutor(1, mp_context=spawn)
+        self.writer = ProcessPoolExecutor(1, mp_context=spawn, initializer=open_writer,
+                                          initargs=self.location)
 
-    def process_item(self, item, spider=None):
+    async def process_item(self, item, spider=None):
         if isinstance(item, ReleaseFailure):
-            self.fail(item.url, item.kind, item.reason, item.status)
+            await self.fail(item.url, item.kind, item.reason, item.status)
             return item
         try:
-            release = self.parse(item)
-            saved = self.archiver.save(release, requested_url=item.url)
+            rendered = await on(self.renderer, prepare, item)
+            saved = await on(self.writer, save, rendered, item.url)
         except BlockedPage:
-            self.fail(item.url, "blocked", "bot protection page", item.status)
+            await self.fail(item.url, "blocked", "bot protection page", item.status)
         except (ParseError, UnsafePath) as error:
-            self.fail(item.url, "failed", f"not a release page: {error}", item.status)
+            await self.fail(item.url, "failed", f"not a release page: {error}", item.status)
         except OSError as error:  # the disk, not the page: the next run tries again
-            self.fail(item.url, "failed", f"could not write its file: {error}", item.status)
+            await self.fail(item.url, "failed", f"could not write its file: {error}", item.status)
         else:
             self.stats.inc_value(f"beehive/{saved.outcome}")
-            logger.info("%s %s -> %s", saved.outcome, release.url, saved.path)
+            logger.info("%s %s -> %s", saved.outcome, rendered.url, saved.path)
         return item
 
     @staticmethod
@@ -82,12 +101,14 @@ class ArchivePipeline:
             release = dataclasses.replace(release, url=url, slug=release_slug(url))
         return release
 
-    def fail(self, url, kind, reason, status=None):
-        self.archiver.ledger.record_failure(url, kind, reason, status, self.run_id)
+    async def fail(self, url, kind, reason, status=None):
+        await on(self.writer, record_failure, url, kind, reason, status, self.run_id)
         self.stats.inc_value("beehive/gone" if kind == "gone" else "beehive/failed")
         logger.warning("%s %s: %s", kind, url, reason)
 
     def close_spider(self, spider=None):
+        self.writer.shutdown(wait=True)  # every item is through by now
+        self.renderer.shutdown(wait=True)
         stats = self.stats
         figures = {name: stats.get_value(f"beehive/{name}", 0)
                    for name in ("new", "updated", "unchanged", "failed", "gone")}
@@ -121,6 +142,47 @@ class ArchivePipeline:
             logger.info(line)
         else:
             print(line, file=sys.stderr, flush=True)
+
+
+# -- the renderer and writer processes ---------------------------------------------------------
+
+def prepare(page: ReleasePage) -> Rendered:
+    """Parse and render a fetched page. Pure: the renderer process runs it."""
+    return render(ArchivePipeline.parse(page))
+
+
+writer_archiver: Archiver | None = None
+
+
+def open_writer(out, db) -> None:
+    global writer_archiver
+    writer_archiver = Archiver(out, db)  # unlocked: the crawl's process holds the lock
+
+
+def save(item: Rendered, requested_url: str) -> Saved:
+    """Its file and ledger row, durably: the writer process runs it."""
+    return writer_archiver.save_rendered(item, requested_url)
+
+
+def record_failure(*args) -> None:
+    writer_archiver.ledger.record_failure(*args)
+
+
+def on(executor, function, *args):
+    """Run function(*args) on an executor; an awaitable that the reactor's thread resumes."""
+    from twisted.internet import reactor  # the one Scrapy installed; importing it earlier would install one
+
+    result = Deferred()
+
+    def settle(future: Future) -> None:
+        error = future.exception()
+        if error is not None:
+            reactor.callFromThread(result.errback, Failure(error))
+        else:
+            reactor.callFromThread(result.callback, future.result())
+
+    executor.submit(function, *args).add_done_callback(settle)
+    return maybe_deferred_to_future(result)
 
 
 SUMMARY_FIELDS = ("requested", "new", "updated", "unchanged", "failed", "gone", "blocked")
