@@ -18,6 +18,7 @@ from scrapy.exceptions import NotConfigured
 from scraper.pipelines import run_finished
 
 ARCHIVED = ("new", "updated", "unchanged")
+DONE = (*ARCHIVED, "failed", "gone")
 
 
 def format_duration(seconds: float) -> str:
@@ -33,6 +34,7 @@ class CrawlProgress:
         self.bar = None
         self.started = None
         self.pages = 0  # listing pages walked
+        self.page = None  # the last one
         crawler.signals.connect(self.opened, signal=signals.spider_opened)
         crawler.signals.connect(self.listing_page, signal=signals.response_received)
         crawler.signals.connect(self.item_done, signal=signals.item_scraped)
@@ -55,27 +57,39 @@ class CrawlProgress:
         size = shutil.get_terminal_size(fallback=(100, 24))
         self.bar = tqdm(file=self.stream, unit="", ncols=size.columns, nrows=size.lines,
                         mininterval=0.5,
-                        bar_format="{n_fmt} releases archived [{elapsed}, {rate_fmt}]{postfix}")
+                        bar_format="{n_fmt} releases archived [{elapsed}, {rate_noinv_fmt}]{postfix}")
 
     def listing_page(self, response, request, spider=None):
         if "listing_page" in request.meta and response.status == 200:
             self.pages += 1
-            self.refresh(request.meta["listing_page"])
+            self.page = request.meta["listing_page"]
+            self.refresh()
 
     def item_done(self, item, response=None, spider=None):
         archived = sum(self.stats.get_value(f"beehive/{name}", 0) for name in ARCHIVED)
         if self.bar is not None and archived > self.bar.n:
             self.bar.update(archived - self.bar.n)
+            self.refresh()
 
-    def refresh(self, page: int) -> None:
-        if self.bar is None:
+    def refresh(self) -> None:
+        if self.bar is None or self.page is None:
             return
         last = self.stats.get_value("beehive/listing_last_page")
-        postfix = f"listing page {page}" + (f"/{last}" if last is not None else "")
-        if last is not None and self.stats.get_value("beehive/backfill") and self.pages > 1:
-            per_page = (time.monotonic() - self.started) / self.pages
-            postfix += f", about {format_duration(per_page * max(0, last - page))} left"
-        self.bar.set_postfix_str(postfix)
+        postfix = f"listing page {self.page}" + (f"/{last}" if last is not None else "")
+        estimate = self.time_left(last)
+        if estimate is not None:
+            postfix += f", about {format_duration(estimate)} left"
+        self.bar.set_postfix_str(postfix, refresh=False)
+
+    def time_left(self, last: int | None) -> float | None:
+        """On a backfill: the releases the whole listing holds (pages x releases per page so
+        far), less those done, at this run's rate."""
+        done = sum(self.stats.get_value(f"beehive/{name}", 0) for name in DONE)
+        if last is None or not self.stats.get_value("beehive/backfill") or not done:
+            return None
+        per_page = self.stats.get_value("beehive/listed", 0) / self.pages
+        rate = done / (time.monotonic() - self.started)
+        return max(0.0, (last + 1) * per_page - done) / rate
 
     def closed(self, spider=None, reason=None, **kwargs):
         if self.bar is not None:
