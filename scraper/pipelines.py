@@ -21,10 +21,6 @@ import sys
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet.defer import Deferred
-from twisted.python.failure import Failure
-
 from archive.archiver import Archiver, Rendered, Saved, render
 from archive.parse import BlockedPage, ParseError, parse_release
 from archive.store import UnsafePath
@@ -170,7 +166,13 @@ def record_failure(*args) -> None:
 
 def on(executor, function, *args):
     """Run function(*args) on an executor; an awaitable that the reactor's thread resumes."""
-    from twisted.internet import reactor  # the one Scrapy installed; importing it earlier would install one
+    # Imported here, not at the top: the renderer and writer processes import this module
+    # for prepare and save, and need none of this. (And importing the reactor before Scrapy
+    # installs its own would install the default one.)
+    from scrapy.utils.defer import maybe_deferred_to_future
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+    from twisted.python.failure import Failure
 
     result = Deferred()
 
