@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import multiprocessing
+import signal
 import sys
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -64,6 +65,7 @@ class ArchivePipeline:
         self.renderer = ProcessPoolExecutor(1, mp_context=spawn)
         self.writer = ProcessPoolExecutor(1, mp_context=spawn, initializer=open_writer,
                                           initargs=self.location)
+        start_deaf_to_stop_signals(self.renderer, self.writer)
 
     async def process_item(self, item, spider=None):
         if isinstance(item, ReleaseFailure):
@@ -141,6 +143,24 @@ class ArchivePipeline:
 
 
 # -- the renderer and writer processes ---------------------------------------------------------
+
+def start_deaf_to_stop_signals(*executors) -> None:
+    """Start the executors' processes ignoring SIGINT and SIGTERM from their first instant.
+
+    Ctrl-C, `timeout` and systemd signal the whole process group; the crawl then stops
+    gracefully, finishing the pages under way, so these processes must outlive the signal.
+    They end when the crawl shuts them down, or dies (their pipe closes). An ignored signal
+    stays ignored across exec, and Python then installs no KeyboardInterrupt handler.
+    """
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    handlers = {number: signal.signal(number, signal.SIG_IGN) for number in stop_signals}
+    try:
+        for executor in executors:
+            executor.submit(int)  # starts its process, now
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+
 
 def prepare(page: ReleasePage) -> Rendered:
     """Parse and render a fetched page. Pure: the renderer process runs it."""

@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import select
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -187,6 +188,33 @@ def test_on_a_terminal_a_backfill_shows_a_live_progress_line(replica, tmp_path):
     assert any(re.search(r"\d+ releases archived \[[\d:]+, [\d.]+/s\], listing page \d/5, "
                          r"about \d+:\d\d:\d\d left", line) for line in progress), output
     assert "beehive summary: outcome=ok" in output
+
+
+def test_ctrl_c_or_a_stop_signal_ends_the_run_cleanly(replica, tmp_path):
+    """Ctrl-C, `timeout --signal=INT` and systemd signal the whole process group: the run
+    finishes what it has under way, keeps it, and says how it went."""
+    replica.synthesize(150)
+    out = tmp_path / "archive"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "archive", "crawl", "--base-url", replica.base_url, "--out",
+         str(out), "--delay", "0.01", "-s", FAST_REACTOR],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while len(replica.paths) < 40 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    figures = summary(subprocess.CompletedProcess([], 0, "", stderr))
+    assert 0 < int(figures["new"]) < 201
+    (run,) = rows(out / "ledger.db", "select outcome, walk_finished from runs")
+    assert run == {"outcome": "ok", "walk_finished": 0}  # the next run walks on
+    verified = beehive("verify", "--out", out)
+    assert verified.returncode == 0, verified.stdout
+    assert beehive("crawl", "--base-url", replica.base_url, "--out", out, "--delay", "0",
+                   "-s", FAST_REACTOR).returncode == 0
+    assert len(rows(out / "ledger.db", "select url from releases")) == 201
 
 
 # -- 4. monitoring ------------------------------------------------------------------------------
