@@ -8,6 +8,7 @@ terminal, so cron, systemd and Scrapyd logs never get it; true or false force it
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import time
@@ -25,6 +26,21 @@ def format_duration(seconds: float) -> str:
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+class AboveTheLine:
+    """A stream for a log handler: what it writes goes above the progress line."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(text.rstrip("\n"), file=self.stream)
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 class CrawlProgress:
@@ -58,6 +74,11 @@ class CrawlProgress:
         self.bar = tqdm(file=self.stream, unit="", ncols=size.columns, nrows=size.lines,
                         mininterval=0.5,
                         bar_format="{n_fmt} releases archived [{elapsed}, {rate_noinv_fmt}]{postfix}")
+        # Log lines (warnings) are printed above the progress line, not glued to it.
+        self.swapped = [(handler, handler.setStream(AboveTheLine(self.stream)))
+                        for handler in logging.root.handlers
+                        if isinstance(handler, logging.StreamHandler)
+                        and handler.stream is self.stream]
 
     def listing_page(self, response, request, spider=None):
         if "listing_page" in request.meta and response.status == 200:
@@ -95,3 +116,5 @@ class CrawlProgress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+            for handler, stream in self.swapped:
+                handler.setStream(stream)

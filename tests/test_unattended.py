@@ -177,17 +177,22 @@ def run_in_terminal(args: list[str], timeout: float = 120) -> tuple[int, str]:
 
 
 def test_on_a_terminal_a_backfill_shows_a_live_progress_line(replica, tmp_path):
+    replica.fault(f"/release/{replica.slugs[20]}", times=4, kind="status", status=500)
     code, output = run_in_terminal(
         [sys.executable, "-m", "archive", "crawl", "--base-url", replica.base_url,
-         "--out", str(tmp_path / "a"), "--delay", "0", "-s", FAST_REACTOR])
-    assert code == 0, output[-3000:]
+         "--out", str(tmp_path / "a"), "--delay", "0", "-s", FAST_REACTOR,
+         "-s", "BEEHIVE_RETRY_BACKOFF=0.05"])
+    assert code == 1, output[-3000:]
     assert "\r" in output.replace("\r\n", "\n")  # a line redrawn in place
     progress = output.replace("\r\n", "\n").split("\r")
-    assert any(line.startswith("51 releases archived [") for line in progress), output[-2000:]
+    assert any(line.startswith("50 releases archived [") for line in progress), output[-2000:]
     # The rate, the walk, and the estimate of a backfill.
     assert any(re.search(r"\d+ releases archived \[[\d:]+, [\d.]+/s\], listing page \d/5, "
                          r"about \d+:\d\d:\d\d left", line) for line in progress), output
-    assert "beehive summary: outcome=ok" in output
+    # A warning gets a line of its own above the progress line, not glued to it.
+    assert re.search(r"\r[\d-]+ [\d:]+ \[scraper\.pipelines\] WARNING: failed \S+: HTTP 500\r\n",
+                     output), output
+    assert "\r\nbeehive summary: outcome=failed" in output
 
 
 def test_ctrl_c_or_a_stop_signal_ends_the_run_cleanly(replica, tmp_path):
