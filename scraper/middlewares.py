@@ -1,7 +1,9 @@
-"""The crawl's three middlewares, each configured by settings.
+"""The crawl's middlewares, each configured by settings.
 
 - IncrementalMiddleware (spider): skips releases the ledger holds and ends the listing walk
   at the first page with nothing new, in the manner of scrapy-deltafetch.
+- RecheckMiddleware (spider): asks again, conditionally, for archived releases whose
+  recheck is due.
 - BackoffRetryMiddleware (downloader): Scrapy's retries, with exponential backoff and
   Retry-After.
 - BotProtectionMiddleware (downloader): recognises Imperva Incapsula block pages, backs off,
@@ -42,6 +44,7 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         settings = crawler.settings
         self.ledger = Ledger(settings.get("BEEHIVE_DB") or f"{settings.get('BEEHIVE_OUT')}/ledger.db")
         self.full = settings.getbool("BEEHIVE_FULL")
+        self.only_urls = bool(settings.getlist("BEEHIVE_URLS"))  # just those: no retries
         self.walk_everything = self.full or not self.ledger.last_walk_finished()
         self.stats = crawler.stats
         self.requested = set()
@@ -51,7 +54,7 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         async for request in start:
             yield request
         spider = self.crawler.spider
-        for url in self.ledger.retry_urls():
+        for url in [] if self.only_urls else self.ledger.retry_urls():
             self.requested.add(url)
             yield spider.release_request(url)
 
@@ -88,6 +91,50 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         else:
             logger.info("listing page %s has nothing new: stopping the walk", response.meta["listing_page"])
             self.stats.set_value("beehive/walk_finished", True)
+
+
+class RecheckMiddleware(BaseSpiderMiddleware):
+    """Ask the site again for archived releases whose recheck is due, conditionally.
+
+    After the spider's start requests, yields up to BEEHIVE_RECHECK_MAX requests for the
+    releases whose ``next_check`` has passed, most overdue first (gone ones included: the
+    site sometimes restores a release), each with If-None-Match / If-Modified-Since from
+    its last capture, so that an unchanged page costs a 304 and no download. Off with
+    BEEHIVE_RECHECK_MAX=0, with BEEHIVE_FULL (which fetches everything anyway) and with
+    BEEHIVE_URLS (exactly those releases).
+    """
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        settings = crawler.settings
+        self.limit = settings.getint("BEEHIVE_RECHECK_MAX")
+        if settings.getbool("BEEHIVE_FULL") or settings.getlist("BEEHIVE_URLS"):
+            self.limit = 0
+        self.db = settings.get("BEEHIVE_DB") or f"{settings.get('BEEHIVE_OUT')}/ledger.db"
+
+    async def process_start(self, start):
+        async for request in start:
+            yield request
+        if self.limit <= 0:
+            return
+        ledger = Ledger(self.db)
+        try:
+            due = ledger.due(self.limit)
+        finally:
+            ledger.close()
+        if due:
+            logger.info("rechecking %d archived releases whose recheck is due", len(due))
+        spider = self.crawler.spider
+        for release in due:
+            headers = {}
+            if release["etag"]:
+                headers["If-None-Match"] = release["etag"]
+            if release["last_modified"]:
+                headers["If-Modified-Since"] = release["last_modified"]
+            request = spider.release_request(release["url"])
+            # 304 is no error here: let it through to the spider.
+            yield request.replace(headers=headers, meta={
+                **request.meta, "recheck": True, "handle_httpstatus_list": [304]})
 
 
 class BackoffRetryMiddleware(RetryMiddleware):

@@ -14,9 +14,10 @@ import time
 
 from archive.archiver import Archiver
 from archive.parse import BlockedPage, ParseError, parse_release
+from archive.schedule import Schedule
 from archive.store import UnsafePath
 from archive.urls import release_slug
-from scraper.items import ReleaseFailure, ReleasePage
+from scraper.items import ReleaseFailure, ReleaseNotModified, ReleasePage
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ class ArchivePipeline:
         settings = crawler.settings
         self.stats = crawler.stats
         # Raises ArchiveBusy before anything is fetched when another run holds the archive.
-        self.archiver = Archiver(settings.get("BEEHIVE_OUT"), settings.get("BEEHIVE_DB")).lock()
+        self.archiver = Archiver(settings.get("BEEHIVE_OUT"), settings.get("BEEHIVE_DB"),
+                                 Schedule.parse(settings.get("BEEHIVE_RECHECK_INTERVALS"))).lock()
         self.run_id = None
         self.started = None
 
@@ -44,12 +46,21 @@ class ArchivePipeline:
         self.run_id = self.archiver.ledger.start_run("crawl")
 
     def process_item(self, item, spider=None):
+        if getattr(item, "recheck", False) or isinstance(item, ReleaseNotModified):
+            self.stats.inc_value("beehive/rechecked")
         if isinstance(item, ReleaseFailure):
             self.fail(item.url, item.kind, item.reason, item.status)
             return item
+        if isinstance(item, ReleaseNotModified):
+            self.archiver.ledger.not_modified(item.url, item.etag, item.last_modified)
+            self.stats.inc_value("beehive/not_modified")
+            self.stats.inc_value("beehive/unchanged")
+            logger.info("not modified %s", item.url)
+            return item
         try:
             release = self.parse(item)
-            saved = self.archiver.save(release, requested_url=item.url)
+            saved = self.archiver.save(release, requested_url=item.url, validators={
+                "etag": item.etag, "last_modified": item.last_modified})
         except BlockedPage:
             self.fail(item.url, "blocked", "bot protection page", item.status)
         except (ParseError, UnsafePath) as error:
@@ -58,6 +69,8 @@ class ArchivePipeline:
             self.fail(item.url, "failed", f"could not write its file: {error}", item.status)
         else:
             self.stats.inc_value(f"beehive/{saved.outcome}")
+            if item.recheck and saved.changed:
+                self.stats.inc_value("beehive/changed")
             logger.info("%s %s -> %s", saved.outcome, release.url, saved.path)
         return item
 
@@ -83,7 +96,8 @@ class ArchivePipeline:
     def close_spider(self, spider=None):
         stats = self.stats
         figures = {name: stats.get_value(f"beehive/{name}", 0)
-                   for name in ("new", "updated", "unchanged", "failed", "gone")}
+                   for name in ("new", "updated", "unchanged", "failed", "gone", "rechecked",
+                                "changed", "not_modified")}
         figures["blocked"] = stats.get_value("beehive/blocks", 0)
         figures["requested"] = stats.get_value("downloader/request_count", 0)
         if stats.get_value("beehive/stopped_blocked"):
@@ -100,7 +114,8 @@ class ArchivePipeline:
         self.archiver.close()
         logger.info(
             "beehive summary: outcome=%s requested=%d new=%d updated=%d unchanged=%d "
-            "failed=%d gone=%d blocked=%d elapsed=%.1fs",
+            "failed=%d gone=%d blocked=%d rechecked=%d changed=%d not_modified=%d elapsed=%.1fs",
             outcome, figures["requested"], figures["new"], figures["updated"],
-            figures["unchanged"], figures["failed"], figures["gone"], figures["blocked"], elapsed,
+            figures["unchanged"], figures["failed"], figures["gone"], figures["blocked"],
+            figures["rechecked"], figures["changed"], figures["not_modified"], elapsed,
         )
