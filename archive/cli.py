@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -82,6 +85,21 @@ def setting_pair(ctx, param, values):
     return pairs
 
 
+def release_urls(ctx, param, values):
+    """--url values: release (or /node/N) URLs on the production host or any http(s) host."""
+    from archive.urls import PRODUCTION
+
+    checked = []
+    for value in values:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or \
+                not re.fullmatch(r"/(release/[^/?#]+|node/\d+)", parts.path):
+            raise click.BadParameter(
+                f"not a release URL (like {PRODUCTION}/release/<slug>): {value!r}")
+        checked.append(value.strip())
+    return checked
+
+
 @cli.command(epilog=EXIT_STATUSES)
 @click.option("--base-url", default="https://www.beehive.govt.nz", show_default=True,
               callback=lambda ctx, param, value: base_url_type(value),
@@ -93,20 +111,30 @@ def setting_pair(ctx, param, values):
 @click.option("--full", is_flag=True,
               help="Walk the whole listing and fetch every release again (picks up edits), "
                    "instead of stopping at the first listing page with nothing new.")
+@click.option("--url", "urls", multiple=True, metavar="URL", callback=release_urls,
+              help="Fetch exactly this release now, archived or new, and nothing else "
+                   "(no listing, no rechecks, no retries); repeatable. A new version "
+                   "becomes a new revision.")
+@click.option("--recheck-max", type=click.IntRange(min=0), default=30, show_default=True,
+              help="Recheck at most this many archived releases whose recheck is due, "
+                   "most overdue first, with conditional requests; 0 turns rechecks off.")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
               callback=setting_pair, help="A Scrapy setting, as with scrapy crawl -s.")
-def crawl(base_url, out, db, delay, full, settings):
+def crawl(base_url, out, db, delay, full, urls, recheck_max, settings):
     """Archive the releases published since the last run.
 
     Walks the listing newest first and fetches each release the ledger does not
     hold, stopping at the first listing page with nothing new. The first run
-    walks the whole listing. Releases that failed last time are tried again.
+    walks the whole listing. Releases that failed last time are tried again,
+    and archived releases whose recheck is due (on a schedule by age) are
+    asked again with conditional requests: an edit becomes a new revision.
     Ends with one line starting 'beehive summary:'.
 
     \b
     beehive crawl
     beehive crawl --out ~/beehive --delay 2
     beehive crawl --base-url http://127.0.0.1:8000 -s LOG_LEVEL=WARNING
+    beehive crawl --url https://www.beehive.govt.nz/release/some-slug
     """
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
@@ -121,7 +149,15 @@ def crawl(base_url, out, db, delay, full, settings):
         "BEEHIVE_DB": db,
         "DOWNLOAD_DELAY": delay,
         "BEEHIVE_FULL": full,
+        "BEEHIVE_RECHECK_MAX": recheck_max,
     }, priority="cmdline")
+    if urls:
+        hosts = {urlsplit(base_url).netloc, "www.beehive.govt.nz", "beehive.govt.nz"}
+        for url in urls:
+            if urlsplit(url).netloc not in hosts:
+                raise click.BadParameter(f"not on {base_url} nor www.beehive.govt.nz: {url!r}",
+                                         param_hint="'--url'")
+        crawl_settings.set("BEEHIVE_URLS", list(urls), priority="cmdline")
     crawl_settings.update(dict(settings), priority="cmdline")
 
     process = CrawlerProcess(crawl_settings)
@@ -320,7 +356,10 @@ def status(out, db, as_json):
               help="Only releases published on or after this UTC date.")
 @click.option("-o", "--output", default="-", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write here instead of stdout ('-').")
-def export(out, db, fmt, since, output):
+@click.option("--revisions", is_flag=True,
+              help="One record per revision instead of per release: every version the "
+                   "archive holds, with its 'revision' number and 'captured' time.")
+def export(out, db, fmt, since, output, revisions):
     """Every release as one record: front-matter fields, the UTC timestamp,
     the New Zealand date, the body Markdown, the path and the hash.
 
@@ -336,11 +375,11 @@ def export(out, db, fmt, since, output):
     try:
         if output == "-":
             stream = click.get_text_stream("stdout", encoding="utf-8")
-            run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"))
+            run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"), revisions)
             stream.flush()
         else:
             with open(output, "w", encoding="utf-8", newline="") as stream:
-                run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"))
+                run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"), revisions)
     finally:
         ledger.close()
 
@@ -374,3 +413,166 @@ def search(out, db, query, limit):
         ledger.close()
     for hit in hits:
         click.echo(f"{hit['date']}\t{hit['title']}\t{hit['path']}")
+
+
+# -- history: revisions of a release, and the change log --------------------------------
+
+@contextlib.contextmanager
+def quiet_when_reader_leaves():
+    """End quietly, as Unix tools do, when the reader of stdout goes away
+    (``beehive changes | head -1``): no 'Broken pipe' error."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at /dev/null so that fails quietly too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_OK)
+
+
+@contextlib.contextmanager
+def release_found():
+    """An unknown release or revision is one line and exit status 1."""
+    from archive.history import NotFound
+
+    try:
+        yield
+    except NotFound as error:
+        fail(str(error))
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.argument("release", metavar="URL_OR_SLUG")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of text.")
+def history(out, db, release, as_json):
+    """Every version of a release the archive holds, oldest first.
+
+    One line per revision: its number, when it was captured (UTC), the start of
+    the SHA-256 of its file, and the lines added and removed against the
+    revision before. URL_OR_SLUG is the release's URL, its slug, or its file.
+
+    \b
+    beehive history https://www.beehive.govt.nz/release/some-slug
+    beehive history some-slug --json
+    """
+    import json
+
+    from archive.history import history as read_history
+
+    ledger = open_ledger(out, db)
+    try:
+        with release_found():
+            found, entries = read_history(ledger, release)
+    finally:
+        ledger.close()
+    with quiet_when_reader_leaves():
+        for entry in entries:
+            if as_json:
+                click.echo(json.dumps({"url": found["url"], **entry}, ensure_ascii=False))
+            else:
+                click.echo(f"{entry['revision']}\t{entry['captured']}\t{entry['sha256'][:12]}"
+                           f"\t+{entry['added']} -{entry['removed']}")
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.argument("release", metavar="URL_OR_SLUG")
+@click.option("-r", "--revision", type=click.IntRange(min=1), metavar="N",
+              help="This revision (see 'beehive history').")
+@click.option("--at", metavar="TIMESTAMP",
+              help="The revision the archive held at this UTC moment "
+                   "(YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ).")
+def show(out, db, release, revision, at):
+    """Print a release's file as it was: the latest revision, or --revision N,
+    or the one held --at a moment. Byte for byte what the file held then (as
+    long as the converter has not changed since).
+
+    \b
+    beehive show some-slug --revision 1
+    beehive show some-slug --at 2025-06-01 > then.md
+    """
+    from archive.history import document, parse_moment, pick, release_revisions
+
+    if revision is not None and at is not None:
+        raise click.UsageError("give --revision or --at, not both")
+    if at is not None:
+        try:
+            parse_moment(at)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="'--at'")
+    ledger = open_ledger(out, db)
+    try:
+        with release_found():
+            _, revisions = release_revisions(ledger, release)
+            text = document(pick(revisions, revision, at))
+    finally:
+        ledger.close()
+    with quiet_when_reader_leaves():
+        click.get_binary_stream("stdout").write(text.encode("utf-8", "surrogatepass"))
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.argument("release", metavar="URL_OR_SLUG")
+@click.argument("a", type=click.IntRange(min=1), required=False)
+@click.argument("b", type=click.IntRange(min=1), required=False)
+def diff(out, db, release, a, b):
+    """A unified diff of a release's file between revisions A and B (default:
+    the last two; A alone: from A to the latest).
+
+    \b
+    beehive diff some-slug
+    beehive diff some-slug 1 3
+    """
+    from archive.history import diff as read_diff
+
+    ledger = open_ledger(out, db)
+    try:
+        with release_found():
+            lines = list(read_diff(ledger, release, a, b))
+    finally:
+        ledger.close()
+    with quiet_when_reader_leaves():
+        for line in lines:
+            click.echo(line, nl=not line.endswith("\n"))
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.option("--since", metavar="TIMESTAMP|RUN_ID",
+              help="Only changes after this: a UTC moment (exclusive; give the 'at' of the "
+                   "last change you saw) or a run id (changes made by later runs). "
+                   "Default: the whole log.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of text.")
+def changes(out, db, since, as_json):
+    """What changed in the archive, in order: one line per change.
+
+    Kinds: new (first capture), updated (a new revision, a file re-rendered, or
+    a gone release answering again), gone (the site answered 404/410), moved
+    (the release's slug was renamed: old path -> new path). Each line: at,
+    kind, revision, path, sha256, url, tab-separated. A program that keeps the
+    last 'at' it saw and asks again with --since gets every change exactly once.
+
+    \b
+    beehive changes --since 2026-01-01 --json
+    beehive changes --since 2026-01-05T03:07:12.104331Z
+    beehive changes --since 41        # made by runs after run 41
+    """
+    import json
+
+    from archive.history import changes as read_changes, format_change, parse_moment
+
+    if since is not None and not since.strip().isdigit():
+        try:
+            parse_moment(since)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="'--since'")
+    ledger = open_ledger(out, db)
+    try:
+        with quiet_when_reader_leaves():
+            for change in read_changes(ledger, since):
+                click.echo(json.dumps(change, ensure_ascii=False) if as_json
+                           else format_change(change))
+    finally:
+        ledger.close()
