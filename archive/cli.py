@@ -567,7 +567,7 @@ def changes(out, db, since, as_json):
         try:
             parse_moment(since)
         except ValueError as error:
-            raise click.BadParameter(str(error), param_hint="'--since'")
+            raise click.BadParameter(f"{error}, nor a run id", param_hint="'--since'")
     ledger = open_ledger(out, db)
     try:
         with quiet_when_reader_leaves():

@@ -116,8 +116,8 @@ def parse_moment(text: str) -> datetime:
         moment = datetime.fromisoformat(value + "T00:00:00" if _DATE.match(value)
                                         else value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise ValueError(f"not a timestamp (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.ffffff]Z) "
-                         f"nor a run id: {text!r}") from None
+        raise ValueError(f"not a timestamp (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.ffffff]Z): "
+                         f"{text!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
