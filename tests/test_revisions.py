@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sqlite3
@@ -317,3 +318,32 @@ def test_export_revisions_gives_every_version(site, archive):
     csv = beehive("export", "--out", out, "--revisions", "--format", "csv").stdout
     assert csv.splitlines()[0].endswith(",revision,captured")
     assert len(beehive("export", "--out", out).stdout.splitlines()) == 6
+
+
+# -- the replica answers conditional requests as a web server does --------------------------
+
+def test_the_replica_sends_validators_and_answers_conditionals(site):
+    from archive.parse import parse_release
+    from tests.test_replica import fetch
+
+    slug = site.slugs[0]
+    address = f"{site.base_url}/release/{slug}"
+    status, headers, body = fetch(address)
+    etag, modified = headers["ETag"], headers["Last-Modified"]
+    assert status == 200 and etag and modified
+    assert fetch(address, {"If-Modified-Since": modified})[0] == 304
+    status, headers304, body304 = fetch(address, {"If-None-Match": etag,
+                                                  "If-Modified-Since": modified})
+    assert (status, body304, headers304["ETag"]) == (304, b"", etag)
+    # If-None-Match decides when sent, even with a matching date
+    assert fetch(address, {"If-None-Match": '"other"', "If-Modified-Since": modified})[0] == 200
+
+    site.edit_side_column(slug, '<div class="related"><a href="/release/x">Related</a></div>')
+    status, headers, changed = fetch(address, {"If-None-Match": etag})
+    assert status == 200 and headers["ETag"] != etag and headers["Last-Modified"] != modified
+    assert fetch(address, {"If-Modified-Since": modified})[0] == 200
+    assert b"Related</a>" in changed
+    # a side column is no part of the release's record
+    record = dataclasses.replace(parse_release(body), region_html="")
+    assert dataclasses.replace(parse_release(changed), region_html="") == record
+    assert parse_release(changed).region_html != parse_release(body).region_html
