@@ -26,7 +26,7 @@ OUTCOME_EXIT = {"ok": 0, "failed": 1, "blocked": 3}
 
 class ArchivePipeline:
     def __init__(self, crawler):
-        settings = crawler.settings
+        settings = self.settings = crawler.settings
         self.stats = crawler.stats
         # Raises ArchiveBusy before anything is fetched when another run holds the archive.
         self.archiver = Archiver(settings.get("BEEHIVE_OUT"), settings.get("BEEHIVE_DB"),
@@ -43,7 +43,10 @@ class ArchivePipeline:
         removed = self.archiver.store.remove_temporary_files()
         if removed:
             logger.warning("removed %d temporary files left by an interrupted run", removed)
-        self.run_id = self.archiver.ledger.start_run("crawl")
+        # A --url run walks no listing: it must not count as a crawl whose walk stopped
+        # short, or the next crawl would walk the whole listing again.
+        only_urls = self.settings.getlist("BEEHIVE_URLS")
+        self.run_id = self.archiver.ledger.start_run("crawl --url" if only_urls else "crawl")
 
     def process_item(self, item, spider=None):
         if getattr(item, "recheck", False) or isinstance(item, ReleaseNotModified):

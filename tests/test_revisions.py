@@ -226,6 +226,8 @@ def test_url_fetches_exactly_what_it_names(site, archive):
     revisions = rows(out / "ledger.db", "select url, max(revision) as n from revisions "
                      "group by url")
     assert {r["url"]: r["n"] for r in revisions}[site.url(edited)] == 2
+    assert json.loads(beehive("status", "--out", out, "--json").stdout)["last_run"][
+        "command"] == "crawl --url"
 
     # the setting is the same thing through Scrapy's own command
     site.clear_requests()
@@ -236,6 +238,20 @@ def test_url_fetches_exactly_what_it_names(site, archive):
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert scrapy.returncode == 0, scrapy.stderr[-2000:]
     assert site.paths == ["/robots.txt", f"/release/{fresh}"]
+    # a --url run walks no listing, yet the next run does not take it for a walk cut short
+    execute(out / "ledger.db", "update releases set next_check = '2999-01-01T00:00:00Z'")
+    execute(out / "ledger.db", "delete from failures")
+    site.clear_requests()
+    crawl(site, out)
+    assert site.paths == ["/robots.txt", "/releases?page=0"]
+
+
+def test_crawl_help_documents_the_new_options():
+    text = beehive("crawl", "--help").stdout
+    assert "--url URL" in text and "--recheck-max" in text and "conditional" in text
+    for command in ("history", "show", "diff", "changes"):
+        assert command in beehive("--help").stdout
+        assert beehive(command, "--help").returncode == 0
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,4 +1,5 @@
-"""The releases spider: walks the listing newest first and fetches each release page.
+"""The releases spider: walks the listing newest first and fetches each release page (or,
+with BEEHIVE_URLS, fetches exactly those release pages and walks nothing).
 
 It only discovers and fetches. Which releases are skipped as already archived, and where the
 walk stops, is the IncrementalMiddleware's business; parsing, files and the ledger are the
