@@ -11,7 +11,8 @@ Tables (plain SQLite; ``sqlite-utils`` and Datasette open it as it is):
 - ``aliases``: URLs that led to a release under another canonical URL (``/node/N``, old slugs).
 - ``runs``: one row per crawl or rebuild, with its figures.
 - ``revisions``: every distinct content version of each release (revision 1, 2, …), with the
-  compressed content region it was rendered from; ``releases`` holds the latest.
+  compressed content region it was rendered from; ``releases`` holds the latest, and its
+  region, which the latest revision does not store a second time (its ``region`` is null).
 - ``changes``: an append-only log of what happened to the archive (new, updated, gone,
   moved), in order, for other programs to follow.
 - ``walks``: how far each discovery walk (the listing, each government's search) got.
@@ -79,6 +80,7 @@ SCHEMA_VERSION = 1
 # sqlite-utils column specs; ``_create`` makes them in a new ledger and ``_migrate`` adds
 # them to an old one.
 REVISION_COLUMNS = {"url": str, "revision": int, "captured": str, "sha256": str,
+                    # null in the latest revision, whose region is the release's own
                     "region": bytes, "run_id": int,
                     # the URL the page had then, when not the release's (a renamed slug)
                     "page_url": str}
@@ -166,9 +168,8 @@ class Ledger:
             self._create_tables()
             db["releases"].create_index(["next_check"], if_not_exists=True)
             db.execute(
-                "insert or ignore into revisions (url, revision, captured, sha256, region) "
-                "select url, 1, coalesce(last_changed, first_seen), sha256, region "
-                "from releases")
+                "insert or ignore into revisions (url, revision, captured, sha256) "
+                "select url, 1, coalesce(last_changed, first_seen), sha256 from releases")
             self._migrate_changes_and_schedule()
             db.execute(f"pragma user_version = {SCHEMA_VERSION}")
 
@@ -274,8 +275,15 @@ class Ledger:
         return self.release(row[0]) if row else None
 
     def revisions(self, url: str) -> list[dict]:
-        """Every stored version of a release, oldest first, with its compressed region."""
-        return list(self.db["revisions"].rows_where("url = ?", [url], order_by="revision"))
+        """Every stored version of a release, oldest first, with its compressed region
+        (the latest revision's is the release's own, stored once, in ``releases``)."""
+        cursor = self.db.execute(
+            "select r.url, r.revision, r.captured, r.sha256, "
+            "coalesce(r.region, s.region) as region, r.run_id, r.page_url "
+            "from revisions r left join releases s on s.url = r.url "
+            "where r.url = ? order by r.revision", [url])
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor]
 
     # -- writing: each method is one transaction ------------------------------------------
     # Always inside db.atomic(): sqlite-utils commits a write made through db.execute or a
@@ -348,6 +356,8 @@ class Ledger:
                     row.update(first_seen=now, last_seen=now, last_changed=now, gone=None)
                     self._insert(row)
                 else:
+                    if revise:  # the release's region is about to be the new revision's
+                        self._keep_region(item.url)
                     # Only what differs: a row already right is not written at all.
                     row = {name: value for name, value in row.items()
                            if name not in old or old[name] != value}
@@ -393,16 +403,21 @@ class Ledger:
                                [url]).fetchone()[0]
 
     def _add_revision(self, item, captured: str) -> int:
+        """A new latest revision. Its region is the release's own (``releases.region``),
+        not stored twice: the row's region stays null until a later revision supersedes it
+        (``_keep_region``)."""
         revision = (self._revision(item.url) or 0) + 1
-        region = item.region
-        if region is None:
-            region = self.db.execute("select region from releases where url = ?",
-                                     [item.url]).fetchone()[0]
         self.db.execute(
-            "insert into revisions (url, revision, captured, sha256, region, run_id) "
-            "values (?, ?, ?, ?, ?, ?)",
-            [item.url, revision, captured, item.sha256, region, self.run_id])
+            "insert into revisions (url, revision, captured, sha256, run_id) "
+            "values (?, ?, ?, ?, ?)", [item.url, revision, captured, item.sha256, self.run_id])
         return revision
+
+    def _keep_region(self, url: str) -> None:
+        """Before the release's region changes or goes: give its latest revision its own
+        copy of it."""
+        self.db.execute(
+            "update revisions set region = (select region from releases where url = :u) "
+            "where url = :u and region is null", {"u": url})
 
     def _move(self, old_url: str, new_url: str) -> str | None:
         """A release now answers under a new canonical URL (a renamed slug): its revisions go
@@ -412,6 +427,7 @@ class Ledger:
         if old is None:
             return None
         db = self.db
+        self._keep_region(old_url)
         carried = self._revision(old_url) or 0
         # Renumber in two steps: a direct shift could collide with a number not yet moved.
         db.execute("update revisions set revision = -(revision + ?) where url = ?",
@@ -438,7 +454,9 @@ class Ledger:
         process the only writer), so a reader that remembers the last ``at`` it saw and asks
         for what came after never misses an entry nor gets one twice.
         """
-        last = self.db.execute("select max(at) from changes").fetchone()[0]
+        # The newest entry is the last by id (its primary key): no scan of the log.
+        last = self.db.execute("select at from changes order by id desc limit 1").fetchone()
+        last = last[0] if last else None
         at = datetime.now(timezone.utc)
         if last and at <= parse_iso(last):
             at = parse_iso(last) + timedelta(microseconds=1)

@@ -90,6 +90,7 @@ def test_a_reader_that_syncs_between_runs_gets_every_change_once_in_order(site, 
     # run 3 and 4: a renamed slug, archived anew by the listing, merged by --full: moved
     old_path = rows(out / "ledger.db", "select path from releases where url = ?",
                     [site.url(slugs[2])])[0]["path"]
+    old_file = (out / old_path).read_bytes()
     site.rename(slugs[2], slugs[2] + "-renamed")
     crawl(site, out)
     crawl(site, out, "--full")
@@ -104,6 +105,9 @@ def test_a_reader_that_syncs_between_runs_gets_every_change_once_in_order(site, 
         "history", "--out", out, slugs[2] + "-renamed", "--json").stdout.splitlines()]
     assert [h["url"] for h in history][0] == site.url(slugs[2])
     assert len(history) >= 2
+    shown = subprocess.run([sys.executable, "-m", "archive", "show", "--out", str(out),
+                            slugs[2] + "-renamed", "--revision", "1"], capture_output=True)
+    assert shown.stdout == old_file
 
     # the whole log, read at once, is what the reader got bit by bit: nothing missed, twice
     everything = [json.loads(line) for line in

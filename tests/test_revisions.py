@@ -95,6 +95,10 @@ def test_an_edit_is_revision_2_and_show_gives_back_revision_1_byte_for_byte(site
                      "where url = ? order by revision", [url])
     assert [r["revision"] for r in revisions] == [1, 2]
     assert revisions[1]["run_id"] == 2
+    # the latest version's page is stored once, in releases; the one it replaced, here
+    assert [r["shared"] for r in rows(out / "ledger.db", "select region is null as shared "
+                                      "from revisions where url = ? order by revision",
+                                      [url])] == [0, 1]
 
     assert show(out, slug, "--revision", "1") == before
     assert show(out, url, "--revision", "2") == after == show(out, slug)
