@@ -329,8 +329,9 @@ def verify(out, db):
 def status(out, db, as_json):
     """What the archive holds and how the last run went.
 
-    Releases archived, the oldest and newest, the last run and its figures, and
-    every release whose last attempt failed, with the reason.
+    Releases archived, revisions held, releases due for a recheck and gone from
+    the site, the oldest and newest, the last run and its figures, and every
+    release whose last attempt failed, with the reason.
     """
     import json
 
