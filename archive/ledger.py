@@ -442,8 +442,7 @@ class Ledger:
         db["failures"].delete_where("url = ?", [old_url])
         return old[0]
 
-    def _log(self, kind: str, item, revision: int | None, old_path: str | None = None,
-             ) -> None:
+    def _log(self, kind: str, item, revision: int | None, old_path: str | None = None) -> None:
         self.log_change(kind, item.url, item.path, item.sha256, revision, old_path)
 
     def log_change(self, kind: str, url: str, path: str, sha256: str, revision: int | None,
@@ -496,10 +495,10 @@ class Ledger:
                  "attempts": (old[0]["attempts"] if old else 0) + 1},
                 pk="url",
             )
-            release = self.db.execute(
+            release = kind == "gone" and self.db.execute(
                 "select path, sha256, gone, published from releases where url = ?",
                 [url]).fetchone()
-            if kind == "gone" and release:
+            if release:
                 path, sha256, gone, published = release
                 # Asked again on the schedule: the site sometimes restores a release.
                 self._update(url, {"gone": now, **self._checked(url, published, {})})
