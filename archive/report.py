@@ -54,9 +54,9 @@ def status(ledger: Ledger) -> dict:
 
 
 def format_status(report: dict) -> Iterator[str]:
-    yield f"releases archived: {report['releases']}  (ledger {report['ledger']})"
-    yield (f"revisions held: {report['revisions']}; due for a recheck: {report['due']}; "
-           f"gone from the site: {report['gone']}")
+    yield (f"releases archived: {report['releases']}, revisions {report['revisions']}, "
+           f"due for a recheck {report['due']}, gone from the site {report['gone']}  "
+           f"(ledger {report['ledger']})")
     for end in ("oldest", "newest"):
         release = report[end]
         if release:

@@ -205,7 +205,8 @@ def test_status_counts_due_releases_and_revisions(site, archive):
     out = archive
     make_due(out, site.url(site.slugs[0]), site.url(site.slugs[1]))
     text = beehive("status", "--out", out).stdout
-    assert "revisions held: 6; due for a recheck: 2" in text
+    assert text.startswith("releases archived: 6, revisions 6, due for a recheck 2, "
+                           "gone from the site 0  (ledger ")
 
 
 # -- 5: on demand ---------------------------------------------------------------------------
