@@ -159,6 +159,12 @@ def crawl(base_url, out, db, delay, full, urls, recheck_max, settings):
                                          param_hint="'--url'")
         crawl_settings.set("BEEHIVE_URLS", list(urls), priority="cmdline")
     crawl_settings.update(dict(settings), priority="cmdline")
+    from archive.schedule import Schedule, ScheduleError
+
+    try:
+        Schedule.parse(crawl_settings.get("BEEHIVE_RECHECK_INTERVALS"))
+    except ScheduleError as error:
+        raise click.BadParameter(f"BEEHIVE_RECHECK_INTERVALS: {error}", param_hint="'-s'")
 
     process = CrawlerProcess(crawl_settings)
     crawler = process.create_crawler("releases")

@@ -265,6 +265,7 @@ def test_crawl_help_documents_the_new_options():
     (["--url", "https://www.beehive.govt.nz/speech/x"], "not a release URL"),
     (["--url", "https://evil.example/release/x"], "not on"),
     (["--recheck-max", "-1"], "--recheck-max"),
+    (["-s", "BEEHIVE_RECHECK_INTERVALS=2d:3h"], "the last tier"),
 ])
 def test_crawl_usage_errors(tmp_path, args, message):
     result = beehive("crawl", "--out", tmp_path / "a", "--base-url", "http://127.0.0.1:9", *args)
