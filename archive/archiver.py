@@ -75,6 +75,7 @@ class Saved:
     outcome: str  # "new", "updated" or "unchanged"
     path: str
     changed: bool = False  # the document differs from the one the ledger recorded
+    revised: bool = False  # a new version of the release: a revision was added
 
 
 @dataclass
@@ -202,6 +203,7 @@ class Archiver:
                 # A rebuild also updates a row whose file was right but whose fields the
                 # parser now reads differently (the New Zealand date, say).
                 revise = seen and (old is None or (one.saved.changed and self.is_edit(item)))
+                one.saved.revised = revise
                 rows.append((item, old, requested, one.saved.changed, revise))
             if old and old["path"] != item.path:
                 moved.append(old["path"])

@@ -72,7 +72,7 @@ class ArchivePipeline:
             self.fail(item.url, "failed", f"could not write its file: {error}", item.status)
         else:
             self.stats.inc_value(f"beehive/{saved.outcome}")
-            if item.recheck and saved.changed:
+            if item.recheck and saved.revised:
                 self.stats.inc_value("beehive/changed")
             logger.info("%s %s -> %s", saved.outcome, release.url, saved.path)
         return item

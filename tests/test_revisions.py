@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -165,6 +166,34 @@ def test_a_side_column_change_makes_no_revision_and_leaves_the_file_alone(site, 
     assert summary(crawl(site, out))["not_modified"] == "1"
     (_, _, headers), = [r for r in site.requests if r[1].startswith("/release/")]
     assert "If-None-Match" not in headers and headers["If-Modified-Since"] == row["last_modified"]
+
+
+def test_a_file_from_an_older_converter_is_rewritten_but_is_no_new_revision(site, archive):
+    """A recheck that renders differently only because the converter changed since the
+    capture (no rebuild yet) brings the file up to date, as a rebuild would: no revision."""
+    out, slug = archive, site.slugs[3]
+    url = site.url(slug)
+    row = release_row(out, url)
+    path = out / row["path"]
+    current = path.read_bytes()
+    older = current + b"\n\nAs an older converter wrote it."
+    path.write_bytes(older)
+    execute(out / "ledger.db", "update releases set sha256 = ? where url = ?",
+            [hashlib.sha256(older).hexdigest(), url])
+    execute(out / "ledger.db", "update revisions set sha256 = ? where url = ?",
+            [hashlib.sha256(older).hexdigest(), url])
+    site.edit_side_column(slug, "<p>Related.</p>")  # a full answer, not a 304
+    make_due(out, url)
+    figures = summary(crawl(site, out))
+    assert (figures["rechecked"], figures["updated"], figures["changed"]) == ("1", "1", "0")
+    assert path.read_bytes() == current
+    assert [r["revision"] for r in rows(out / "ledger.db", "select revision from revisions "
+                                        "where url = ?", [url])] == [1]
+    (last,) = rows(out / "ledger.db", "select kind, revision, sha256 from changes "
+                   "order by id desc limit 1")
+    assert last == {"kind": "updated", "revision": 1,
+                    "sha256": hashlib.sha256(current).hexdigest()}
+    assert beehive("verify", "--out", out).returncode == 0
 
 
 # -- 3, 4: scheduled, conditional rechecks -------------------------------------------------
