@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import sys
 from pathlib import Path
@@ -39,13 +41,29 @@ def archive_options(command):
     return command
 
 
+def reader_gone():
+    """The program reading our output went away (`beehive export | head -1`): stop at once
+    and quietly, the way Unix tools do, by dying of SIGPIPE (the shell reports status 141)."""
+    # Python ignores SIGPIPE and would complain again when it flushes stdout at exit.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+
+
 class BeehiveGroup(click.Group):
     """Turns the errors a user can cause (a ledger that is not SQLite, a folder that cannot
-    be written) into one line and exit status 1, instead of a traceback."""
+    be written) into one line and exit status 1, instead of a traceback; and ends every
+    command quietly when the reader of its output goes away."""
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:
+                # Output still buffered meets a closed pipe here, not at interpreter exit.
+                sys.stdout.flush()
+        except BrokenPipeError:
+            reader_gone()
         except sqlite3.DatabaseError as error:
             fail(f"the ledger cannot be used: {error}")
         except OSError as error:

@@ -23,7 +23,13 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 1
 DOWNLOAD_DELAY = 1.0
 RANDOMIZE_DOWNLOAD_DELAY = False
 COOKIES_ENABLED = False
+
+# -- nothing listens, nothing is written outside the archive --------------------------------------
+# Both consoles run code sent to them; an unattended archiver has no use for either. The
+# remote-control extension would also leave a job file (port and token) under the user's
+# state directory. `-s REMOTE_CONTROL_ENABLED=True` brings it back for someone who wants it.
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 
 # -- faults ---------------------------------------------------------------------------------------
 DOWNLOAD_TIMEOUT = 30
