@@ -111,9 +111,15 @@ def setting_pair(ctx, param, values):
 @click.option("--full", is_flag=True,
               help="Walk the whole listing and fetch every release again (picks up edits), "
                    "instead of stopping at the first listing page with nothing new.")
+@click.option("-o", "--output", "outputs", multiple=True, metavar="FILE[:FORMAT]",
+              help="Append a record of each release this run archives or updates to FILE "
+                   "(Scrapy's feed exports, as with scrapy crawl -o: the format from the "
+                   "extension, .jsonl .json .csv .xml, or after a colon; '-' is stdout).")
+@click.option("-O", "--overwrite-output", "overwrites", multiple=True, metavar="FILE[:FORMAT]",
+              help="As -o, but replace FILE instead of appending to it.")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
               callback=setting_pair, help="A Scrapy setting, as with scrapy crawl -s.")
-def crawl(base_url, out, db, delay, full, settings):
+def crawl(base_url, out, db, delay, full, outputs, overwrites, settings):
     """Archive the releases published since the last run.
 
     Walks the listing newest first and fetches each release the ledger does not
@@ -125,9 +131,12 @@ def crawl(base_url, out, db, delay, full, settings):
     beehive crawl
     beehive crawl --out ~/beehive --delay 2
     beehive crawl --base-url http://127.0.0.1:8000 -s LOG_LEVEL=WARNING
+    beehive crawl -O new.jsonl        # also: what this run archived, one record a line
     """
     from scrapy.crawler import CrawlerProcess
+    from scrapy.exceptions import UsageError
     from scrapy.settings import Settings
+    from scrapy.utils.conf import feed_process_params_from_cli
 
     from scraper.pipelines import OUTCOME_EXIT
 
@@ -141,6 +150,14 @@ def crawl(base_url, out, db, delay, full, settings):
         "BEEHIVE_FULL": full,
     }, priority="cmdline")
     crawl_settings.update(dict(settings), priority="cmdline")
+    if outputs or overwrites:
+        # Scrapy's own translation of -o/-O into FEEDS, so both commands export alike.
+        try:
+            feeds = feed_process_params_from_cli(crawl_settings, list(outputs),
+                                                 overwrite_output=list(overwrites))
+        except UsageError as error:
+            raise click.UsageError(str(error)) from None
+        crawl_settings.set("FEEDS", feeds, priority="cmdline")
 
     process = CrawlerProcess(crawl_settings)
     crawler = process.create_crawler("releases")
