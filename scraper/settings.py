@@ -48,6 +48,8 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "scraper.middlewares.BackoffRetryMiddleware": 550,
     "scraper.middlewares.BotProtectionMiddleware": 560,
+    # After Scrapy's RedirectMiddleware (600), so that it sees a redirect first.
+    "scraper.middlewares.OffsiteRedirectMiddleware": 610,
 }
 SPIDER_MIDDLEWARES = {
     "scraper.middlewares.IncrementalMiddleware": 100,

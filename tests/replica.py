@@ -177,6 +177,7 @@ class Replica:
         self._lock = threading.RLock()
         self._releases: dict[str, Release] = {}
         self._redirects: dict[str, str] = {}   # old slug -> new slug (rename)
+        self._redirects_anywhere: dict[str, tuple[int, str]] = {}  # slug -> (status, Location)
         self._aliases: dict[int, str] = {}     # node id -> slug (alias)
         self._extra_links: dict[int, list[tuple[str, str]]] = {}
         self._faults: dict[str, list[dict]] = {}
@@ -330,6 +331,17 @@ class Replica:
             self._aliases = {n: (new_slug if s == old_slug else s)
                              for n, s in self._aliases.items()}
             self._changed()
+
+    def redirect_anywhere(self, slug: str, location: str | None, status: int = 301) -> None:
+        """Make /release/<slug> answer `status` with exactly this Location (another host,
+        another scheme: an open redirect, a moved page); the release stays listed.
+        location=None serves the page again."""
+        with self._lock:
+            self._get(slug)
+            if location is None:
+                self._redirects_anywhere.pop(slug, None)
+            else:
+                self._redirects_anywhere[slug] = (status, location)
 
     def alias(self, node_id: int, slug: str) -> None:
         """Make /node/<node_id> 301 to /release/<slug> (every release's own id already does)."""
@@ -533,6 +545,10 @@ class Replica:
                 return self._page(200, _listing_page(self, page))
             if route.startswith("/release/"):
                 slug = route[len("/release/"):]
+                if slug in self._redirects_anywhere:
+                    status, location = self._redirects_anywhere[slug]
+                    return Response(status, b"Moved", "text/html; charset=UTF-8",
+                                    (("Location", location),))
                 rel = self._releases.get(slug)
                 if rel is not None:
                     if rel.raw is not None:

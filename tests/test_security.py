@@ -8,11 +8,16 @@ there. The same checks with the extension switched back on show that they can fa
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from tests.offline_archive import run
+from tests.replica import Replica
+from tests.run import crawl, summary
 
 TCP_LISTEN = "0A"
 
@@ -86,3 +91,41 @@ def test_the_remote_control_can_still_be_turned_on(replica, tmp_path):
     assert status == 0, stderr[-2000:]
     assert listening  # its HTTP server, while the crawl ran
     assert list((home / ".local/state").rglob("*")) != []  # and its job file's folder
+
+
+def test_redirects_off_the_site_are_recorded_failures_and_never_followed(replica, tmp_path):
+    out = tmp_path / "a"
+    # Two other sites that count every request they get: another loopback address, and
+    # the same address on another port.
+    with Replica(host="127.0.0.2") as elsewhere, Replica() as other_port:
+        targets = {
+            replica.slugs[1]: f"{elsewhere.base_url}/latest/meta-data/",
+            replica.slugs[4]: f"{other_port.base_url}/release/{replica.slugs[4]}",
+            replica.slugs[6]: "ftp://127.0.0.1/release.html",
+            replica.slugs[9]: "javascript:alert(1)",
+        }
+        for slug, target in targets.items():
+            replica.redirect_anywhere(slug, target, status=302 if "ftp" in target else 301)
+        result = crawl(replica, out)
+        assert elsewhere.requests == [] and other_port.requests == []
+    assert result.returncode == 1, result.stderr[-2000:]
+    figures = summary(result)
+    assert figures["outcome"] == "failed" and figures["failed"] == "4"
+    assert int(figures["new"]) == len(replica.slugs) - 4
+    status = run("status", "--json", "--out", out)
+    failures = {f["url"]: f for f in json.loads(status.stdout)["failures"]}
+    assert set(failures) == {replica.url(slug) for slug in targets}
+    for slug, target in targets.items():
+        failure = failures[replica.url(slug)]
+        assert failure["kind"] == "failed"
+        assert f"redirected off the site to {target}" in failure["reason"]
+    text = run("status", "--out", out).stdout
+    assert f"redirected off the site to {targets[replica.slugs[1]]}" in text
+
+    # Like any failure, the next run tries them again.
+    for slug in targets:
+        replica.redirect_anywhere(slug, None)
+    again = crawl(replica, out)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert summary(again)["new"] == "4"
+    assert json.loads(run("status", "--json", "--out", out).stdout)["failures"] == []
