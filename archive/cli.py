@@ -140,6 +140,8 @@ def crawl(base_url, out, db, delay, full, outputs, overwrites, settings):
 
     from scraper.pipelines import OUTCOME_EXIT
 
+    if ledger_path(out, db).is_file():
+        check_ledger(ledger_path(out, db))
     crawl_settings = Settings()
     crawl_settings.setmodule("scraper.settings", priority="project")
     crawl_settings.update({
@@ -220,6 +222,18 @@ def ledger_path(out, db) -> Path:
     return Path(db) if db else Path(out) / "ledger.db"
 
 
+def check_ledger(path: Path, thorough: bool = False) -> None:
+    """SQLite's own check of the ledger, before anything reads or writes by it: a damaged
+    ledger is one line and exit 1, and nothing is touched."""
+    from archive.ledger import LedgerDamaged, check_integrity
+
+    try:
+        check_integrity(path, thorough=thorough)
+    except LedgerDamaged as error:
+        fail(f"the ledger cannot be used: {error}; nothing was changed "
+             "(restore the ledger from a backup)")
+
+
 def open_ledger(out, db):
     """The archive's ledger for reading; a missing one is an error, not a new empty file."""
     from archive.ledger import Ledger
@@ -227,15 +241,17 @@ def open_ledger(out, db):
     path = ledger_path(out, db)
     if not path.is_file():
         fail(f"no ledger at {path}: run 'beehive crawl' first, or give --out/--db")
+    check_ledger(path)
     return Ledger(path)
 
 
-def open_archive(out, db):
+def open_archive(out, db, thorough: bool = False):
     """The archive, locked for this process (exit 4 when another run holds it)."""
     from archive.archiver import Archiver
 
     if not ledger_path(out, db).is_file():
         fail(f"no ledger at {ledger_path(out, db)}: run 'beehive crawl' first, or give --out/--db")
+    check_ledger(ledger_path(out, db), thorough)
     try:
         return Archiver(out, db).lock()
     except ArchiveBusy as error:
@@ -299,16 +315,17 @@ def rebuild(out, db, prune, jobs):
 @cli.command(epilog=OFFLINE_EXIT)
 @archive_options
 def verify(out, db):
-    """Check that files and ledger agree, changing nothing.
+    """Check that the ledger is intact and that files and ledger agree, changing nothing.
 
-    Every release in the ledger must have its file, with the recorded SHA-256,
+    First SQLite's full integrity check of the ledger (a damaged ledger is one
+    line and exit 1). Then every release in the ledger must have its file, with the recorded SHA-256,
     and front matter that python-frontmatter reads; no other files may sit
     under releases/ (temporary files an interrupted write left count too).
     Prints one problem per line and exits 1, or one line saying all is well.
     """
     from archive.rebuild import verify as run_verify
 
-    archiver = open_archive(out, db)
+    archiver = open_archive(out, db, thorough=True)
     try:
         checked, problems = run_verify(archiver)
     finally:
