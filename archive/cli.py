@@ -111,6 +111,10 @@ def setting_pair(ctx, param, values):
 @click.option("--full", is_flag=True,
               help="Walk the whole listing and fetch every release again (picks up edits), "
                    "instead of stopping at the first listing page with nothing new.")
+@click.option("--warc", is_flag=True,
+              help="Also keep every response received (robots.txt, listing and release "
+                   "pages…), with its request, exactly as it arrived, in gzipped WARC 1.1 "
+                   "files under DIR/warc/, one per run (setting BEEHIVE_WARC).")
 @click.option("-o", "--output", "outputs", multiple=True, metavar="FILE[:FORMAT]",
               help="Append a record of each release this run archives or updates to FILE "
                    "(Scrapy's feed exports, as with scrapy crawl -o: the format from the "
@@ -119,7 +123,7 @@ def setting_pair(ctx, param, values):
               help="As -o, but replace FILE instead of appending to it.")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
               callback=setting_pair, help="A Scrapy setting, as with scrapy crawl -s.")
-def crawl(base_url, out, db, delay, full, outputs, overwrites, settings):
+def crawl(base_url, out, db, delay, full, warc, outputs, overwrites, settings):
     """Archive the releases published since the last run.
 
     Walks the listing newest first and fetches each release the ledger does not
@@ -151,6 +155,8 @@ def crawl(base_url, out, db, delay, full, outputs, overwrites, settings):
         "DOWNLOAD_DELAY": delay,
         "BEEHIVE_FULL": full,
     }, priority="cmdline")
+    if warc:
+        crawl_settings.set("BEEHIVE_WARC", True, priority="cmdline")
     crawl_settings.update(dict(settings), priority="cmdline")
     if outputs or overwrites:
         # Scrapy's own translation of -o/-O into FEEDS, so both commands export alike.

@@ -14,6 +14,9 @@ BEEHIVE_BASE_URL = "https://www.beehive.govt.nz"  # where requests go; productio
 BEEHIVE_OUT = "beehive-archive"  # the archive folder: releases/ and ledger.db
 BEEHIVE_DB = None  # the ledger, when not <BEEHIVE_OUT>/ledger.db
 BEEHIVE_FULL = False  # walk the whole listing and fetch every release again (picks up edits)
+# Also keep every response received, with its request, as gzipped WARC 1.1 under <out>/warc/.
+BEEHIVE_WARC = False
+BEEHIVE_WARC_MAX_SIZE = 1_000_000_000  # bytes: a run's WARC file rolls over to a new one here
 
 # -- politeness ---------------------------------------------------------------------------------
 USER_AGENT = "beehive-archive/0.1 (+https://github.com/beehive-archive/beehive-archive)"
@@ -50,6 +53,8 @@ DOWNLOADER_MIDDLEWARES = {
     "scraper.middlewares.BotProtectionMiddleware": 560,
     # After Scrapy's RedirectMiddleware (600), so that it sees a redirect first.
     "scraper.middlewares.OffsiteRedirectMiddleware": 610,
+    # Nearest the downloader: responses exactly as received (BEEHIVE_WARC).
+    "scraper.warc.WarcMiddleware": 950,
 }
 SPIDER_MIDDLEWARES = {
     "scraper.middlewares.IncrementalMiddleware": 100,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import email.utils
+import gzip
 import hashlib
 import html
 import itertools
@@ -174,6 +175,7 @@ class Replica:
         self.page_size = page_size
         self.host, self.port = host, port
         self.verbose = False  # standalone mode prints an access log
+        self.compress = False  # gzip 200 answers for clients that accept it, as most sites do
         self._lock = threading.RLock()
         self._releases: dict[str, Release] = {}
         self._redirects: dict[str, str] = {}   # old slug -> new slug (rename)
@@ -651,6 +653,11 @@ class Replica:
         if resp.status == 200 and not kind and self._not_modified(handler, resp):
             resp = Response(304, b"", resp.content_type,
                             tuple(h for h in resp.headers if h[0] == "ETag"))
+        if (self.compress and resp.status == 200 and not kind
+                and "gzip" in (handler.headers.get("Accept-Encoding") or "")):
+            resp = Response(200, gzip.compress(resp.body, mtime=0), resp.content_type,
+                            resp.headers + (("Content-Encoding", "gzip"),
+                                            ("Vary", "Accept-Encoding")))
         handler.send(resp, head=head, cut=(kind == "cut"))
 
     @staticmethod
