@@ -432,3 +432,41 @@ def search(out, db, query, limit):
         ledger.close()
     for hit in hits:
         click.echo(f"{hit['date']}\t{hit['title']}\t{hit['path']}")
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on. The default answers only this machine; "
+                   "0.0.0.0 answers everyone who can reach it.")
+@click.option("-p", "--port", type=click.IntRange(0, 65535), default=8001, show_default=True,
+              help="The port to listen on (0: any free port).")
+def serve(out, db, host, port):
+    """Browse, search and query the archive in Datasette (a web browser).
+
+    Needs the 'serve' extra: pip install 'beehive-archive[serve]'. Serves the
+    ledger read-only, with full-text search on releases, facets by minister,
+    portfolio and year, canned queries (releases per minister, per month,
+    recently changed, revisions of a release), and each release's path linked
+    to its Markdown file. Stops with Ctrl-C.
+
+    \b
+    beehive serve                       # then open http://127.0.0.1:8001/
+    beehive serve --port 9000 --out ~/beehive
+    """
+    import tempfile
+
+    try:
+        from datasette.cli import cli as datasette_cli
+    except ImportError:
+        fail("beehive serve needs Datasette: pip install 'beehive-archive[serve]'")
+    from archive.serve import datasette_arguments
+
+    path = ledger_path(out, db)
+    if not path.is_file():
+        fail(f"no ledger at {path}: run 'beehive crawl' first, or give --out/--db")
+    check_ledger(path)
+    with tempfile.TemporaryDirectory(prefix="beehive-serve-") as folder:
+        arguments = datasette_arguments(path, Path(out), host, port,
+                                        Path(folder) / "metadata.json")
+        datasette_cli.main(args=arguments, prog_name="datasette", standalone_mode=False)
