@@ -30,7 +30,7 @@ def measure(releases: int, compress: bool, folder: Path) -> dict:
         site.synthesize(max(0, releases - len(site.slugs)))
         site.compress = compress
         out = folder / ("gzip" if compress else "plain")
-        result = crawl(site, out, "--warc", "-s", "LOG_LEVEL=WARNING", timeout=1800)
+        result = crawl(site, out, "--warc", timeout=1800)
         if result.returncode != 0:
             sys.exit(result.stderr[-3000:])
         figures = summary(result)

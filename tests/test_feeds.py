@@ -38,6 +38,15 @@ def test_first_crawl_exports_every_release_it_archived(replica, tmp_path):
         assert {**record, "outcome": None} == {**archive[record["path"]], "outcome": None}
         assert isinstance(record["ministers"], list)
     assert "Dropped" not in result.stderr
+    assert not (out / "warc").exists()  # WARC captures are off unless asked for
+
+    # -o appends: the next run adds its one new release to the same file.
+    replica.publish("one-more-release", replica.published(replica.slugs[0]).replace(year=2031))
+    again = crawl(replica, out, "-o", tmp_path / "new.jsonl")
+    assert again.returncode == 0, again.stderr[-2000:]
+    lines = (tmp_path / "new.jsonl").read_text().splitlines()
+    assert len(lines) == len(records) + 1
+    assert json.loads(lines[-1])["url"] == replica.url("one-more-release")
 
 
 def test_later_crawl_exports_only_new_and_updated(replica, tmp_path):

@@ -141,3 +141,25 @@ def test_without_datasette_one_line_says_how_to_install(tmp_path_factory, tmp_pa
     assert result.returncode == 1
     assert result.stderr == ("beehive: error: beehive serve needs Datasette: "
                              "pip install 'beehive-archive[serve]'\n")
+
+
+def test_host_option(tmp_path_factory):
+    """--host says where to listen: here another loopback address."""
+    archive = pristine(tmp_path_factory)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "archive", "serve", "--out", str(archive), "--host", "127.0.0.2",
+         "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert get_json(f"http://127.0.0.2:{port}/-/metadata.json")["title"]
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        assert listening_sockets(process.pid) == [f"0200007F:{port:04X}"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
