@@ -63,4 +63,7 @@ ITEM_PIPELINES = {
     "scraper.pipelines.ArchivePipeline": 300,
 }
 
+# Feed exports (-o/-O): the records as UTF-8 text, not \u escapes.
+FEED_EXPORT_ENCODING = "utf-8"
+
 LOG_LEVEL = "INFO"

@@ -29,7 +29,9 @@ def test_first_crawl_exports_every_release_it_archived(replica, tmp_path):
     out = tmp_path / "a"
     result = crawl(replica, out, "-O", tmp_path / "new.jsonl")
     assert result.returncode == 0, result.stderr[-2000:]
-    records = [json.loads(line) for line in (tmp_path / "new.jsonl").read_text().splitlines()]
+    text = (tmp_path / "new.jsonl").read_text(encoding="utf-8")
+    assert "whānau" in text  # UTF-8, not \u escapes
+    records = [json.loads(line) for line in text.splitlines()]
     assert len(records) == len(replica.slugs) == int(summary(result)["new"])
     assert all(set(record) == FIELDS for record in records)
     assert {record["outcome"] for record in records} == {"new"}
