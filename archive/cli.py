@@ -118,7 +118,7 @@ def setting_pair(ctx, param, values):
 @click.option("-o", "--output", "outputs", multiple=True, metavar="FILE[:FORMAT]",
               help="Append a record of each release this run archives or updates to FILE "
                    "(Scrapy's feed exports, as with scrapy crawl -o: the format from the "
-                   "extension, .jsonl .json .csv .xml, or after a colon; '-' is stdout).")
+                   "extension, .jsonl .json .csv .xml, or after a colon; '-:jsonl' is stdout).")
 @click.option("-O", "--overwrite-output", "overwrites", multiple=True, metavar="FILE[:FORMAT]",
               help="As -o, but replace FILE instead of appending to it.")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
@@ -434,13 +434,17 @@ def search(out, db, query, limit):
         click.echo(f"{hit['date']}\t{hit['title']}\t{hit['path']}")
 
 
-@cli.command(epilog=OFFLINE_EXIT)
+@cli.command(epilog="""\b
+Exit status:
+  0  stopped with Ctrl-C
+  1  no usable ledger, Datasette not installed, or the port is taken
+  2  usage error""")
 @archive_options
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="The address to listen on. The default answers only this machine; "
                    "0.0.0.0 answers everyone who can reach it.")
-@click.option("-p", "--port", type=click.IntRange(0, 65535), default=8001, show_default=True,
-              help="The port to listen on (0: any free port).")
+@click.option("-p", "--port", type=click.IntRange(1, 65535), default=8001, show_default=True,
+              help="The port to listen on.")
 def serve(out, db, host, port):
     """Browse, search and query the archive in Datasette (a web browser).
 
