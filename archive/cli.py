@@ -324,9 +324,10 @@ def verify(out, db):
     """Check that the ledger is intact and that files and ledger agree, changing nothing.
 
     First SQLite's full integrity check of the ledger (a damaged ledger is one
-    line and exit 1). Then every release in the ledger must have its file, with the recorded SHA-256,
-    and front matter that python-frontmatter reads; no other files may sit
-    under releases/ (temporary files an interrupted write left count too).
+    line and exit 1). Then every release in the ledger must have its file, with
+    the recorded SHA-256, and front matter that python-frontmatter reads; no
+    other files may sit under releases/ (temporary files an interrupted write
+    left count too).
     Prints one problem per line and exits 1, or one line saying all is well.
     """
     from archive.rebuild import verify as run_verify

@@ -114,11 +114,17 @@ def check_integrity(path: str | Path, *, thorough: bool = False) -> None:
     """
     pragma = "integrity_check" if thorough else "quick_check"
     try:
-        connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        # A crawl writing at the same time holds its lock only briefly: wait for it.
+        connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+                                     timeout=30)
         try:
             problems = [row[0] for row in connection.execute(f"pragma {pragma}(5)")]
         finally:
             connection.close()
+    except sqlite3.OperationalError as error:
+        if "locked" in str(error) or "busy" in str(error):
+            raise  # in use, not damaged
+        raise LedgerDamaged(f"{path} is damaged: {error}") from None
     except sqlite3.DatabaseError as error:
         raise LedgerDamaged(f"{path} is damaged: {error}") from None
     if problems != ["ok"]:
