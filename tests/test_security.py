@@ -66,8 +66,8 @@ def watched_crawl(replica, out: Path, home: Path, *settings: str):
 
 
 def slow_replica(replica):
-    # One release answers after 2 s, so the crawl is alive long enough to be watched.
-    replica.fault(f"/release/{replica.slugs[5]}", "timeout", seconds=2)
+    # One release answers after 1 s, so the crawl is alive long enough to be watched.
+    replica.fault(f"/release/{replica.slugs[5]}", "timeout", seconds=1)
     return replica
 
 
