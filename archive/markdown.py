@@ -36,13 +36,16 @@ from markdownify import MarkdownConverter
 __all__ = ["ReleaseConverter", "body_to_markdown", "assemble_url"]
 
 ESC = "\x07"  # escape marker (Go: marker.MarkerEscaping)
+CODE_NEWLINE = "\uf002"  # a newline inside a code block (Go: marker.MarkerCodeBlockNewline)
 
 # Characters the commonmark plugin marks for (possible) escaping.
 _ESCAPED_CHARS = frozenset("\\*_-+.>|$#=[]()!~`\"'")
 # One regex pass over a text puts the marker before each of them (much faster than
 # str.translate with a multi-character mapping, which does a dict lookup per char).
 _ESCAPED_RE = re.compile("[" + re.escape("".join(sorted(_ESCAPED_CHARS))) + "]")
-_ENTITY_TABLE = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"}
+# Text keeps "&" as it is (html-to-markdown v2.5.0, "base: don't escape & anymore";
+# the reference archive never has "&amp;") but writes "<" and ">" as entities.
+_ENTITY_TABLE = {ord("<"): "&lt;", ord(">"): "&gt;"}
 
 # Go unicode.IsSpace
 GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -122,27 +125,24 @@ def delimiter_for_every_line(s: str, delim: str) -> str:
 
 
 def escape_multiline(s: str) -> str:
-    """Content of a link spanning lines: blank lines become a backslash line."""
+    """Content of a link spanning lines (textutils.EscapeMultiLine, v2.5.0): each
+    line loses its leading white space, a blank line becomes a backslash line, and
+    every other line break is a hard line break."""
     if "\n" not in s:
         return s
-    s = trim_consecutive_newlines(s)
+    parts = s.split("\n")
+    last = len(parts) - 1
     out = []
-    start = 0
-    has_content = False
-    for i, ch in enumerate(s):
-        if ch == "\n":
-            if has_content:
-                out.append(s[start:i])
-                out.append("\n")
-            else:
-                out.append("\\\n")
-            start = i + 1
-            has_content = False
-        elif ch not in " \t":
-            has_content = True
-        elif not has_content:
-            start = i + 1
-    out.append(s[start:])
+    for i, part in enumerate(parts):
+        part = part.lstrip(GO_SPACE)
+        if not part:
+            out.append("\\\n")
+        elif i == last:
+            out.append(part)
+        elif part.endswith("  "):
+            out.append(part + "\n")
+        else:
+            out.append(part + "  \n")
     return "".join(out)
 
 
@@ -890,13 +890,11 @@ class ReleaseConverter(MarkdownConverter):
     def convert_a(self, el, text, parent_tags):
         href = assemble_url(el.get("href") or "")
         title = (el.get("title") or "").replace("\n", " ")
-        content = text
-        if not go_trim(content):
-            content = title
         if href == "":
             title = ""
-        left, trimmed, right = surrounding_spaces(content)
-        trimmed = escape_multiline(trimmed)
+        # (no fallback to the title for a link without content: v2.5.0 dropped it)
+        left, trimmed, right = surrounding_spaces(text)
+        trimmed = escape_multiline(trim_consecutive_newlines(trimmed))
         out = left + "[" + trimmed + "](" + href
         if title:
             out += " " + surround_by_quotes(title)
@@ -936,6 +934,9 @@ class ReleaseConverter(MarkdownConverter):
         if not content:
             return ""
         content = trim_consecutive_newlines(content)
+        # A hard line break before a blank line (or at the end) means nothing:
+        # "a<br><br>b" is "> a", "> ", "> b"; a single <br> keeps its "  ".
+        content = trim_unnecessary_hard_line_breaks(content)
         return "\n\n" + prefix_lines(content, "> ") + "\n\n"
 
     def convert_code(self, el, text, parent_tags):
@@ -958,19 +959,12 @@ class ReleaseConverter(MarkdownConverter):
     convert_kbd = convert_samp = convert_tt = convert_var = convert_code
 
     def convert_pre(self, el, text, parent_tags):
-        content = el.get_text()
-        fence = "```"
-        while fence in content:
-            fence += "`"
-        code = el.find("code")
-        lang = ""
-        if code is not None:
-            for cls in code.get("class") or []:
-                if cls.startswith("language-"):
-                    lang = cls[len("language-"):]
-                    break
-        content = content.rstrip("\n") if content.endswith("\n") else content
-        return "\n\n" + fence + lang + "\n" + content.replace("\n", "\uf002") + "\n" + fence + "\n\n"
+        content, lang = _code_without_tags(el)
+        if content.endswith("\n"):
+            content = content[:-1]
+        fence = "`" * max(3, _longest_run(content, "`") + 1)
+        # Newlines inside the block are kept from the newline trimming passes.
+        return "\n\n" + fence + lang + "\n" + content.replace("\n", CODE_NEWLINE) + "\n" + fence + "\n\n"
 
     def _list(self, el, parent_tags):
         items = []
@@ -1009,6 +1003,8 @@ class ReleaseConverter(MarkdownConverter):
             item = unescape_content(item)
             if "\n" in item:
                 item = item.replace("\n", "\n" + " " * len(prefix))
+            if CODE_NEWLINE in item:
+                item = item.replace(CODE_NEWLINE, CODE_NEWLINE + " " * len(prefix))
             out.append(prefix)
             out.append(item)
             if i < len(items) - 1:
@@ -1024,6 +1020,41 @@ class ReleaseConverter(MarkdownConverter):
 
     # table parts have no rule in the reference (no table plugin): tbody/tr/td pass
     # their content through; table is a block.
+
+
+def _code_language(el: Tag) -> str:
+    for part in (el.get("class") or []):
+        if "language-" in part or "lang-" in part:
+            return part.replace("language-", "", 1).replace("lang-", "", 1)
+    return ""
+
+
+def _code_without_tags(pre: Tag) -> tuple[str, str]:
+    """The text of a code block as written (getCodeWithoutTags): raw text, a newline
+    for each ``br`` and ``div``; its language from the first ``pre``/``code`` class
+    naming one."""
+    out = []
+    lang = ""
+
+    def walk(node):
+        nonlocal lang
+        if isinstance(node, Tag):
+            if not lang and node.name in ("code", "pre"):
+                lang = _code_language(node)
+            if node.name in ("br", "div"):
+                out.append("\n")
+            for child in node.contents:
+                walk(child)
+        elif type(node) is NavigableString:
+            out.append(str(node))
+
+    walk(pre)
+    return "".join(out), lang
+
+
+def _longest_run(s: str, ch: str) -> int:
+    runs = re.findall(re.escape(ch) + "+", s)
+    return max(map(len, runs)) if runs else 0
 
 
 def _escape_alt(alt: str) -> str:
@@ -1044,4 +1075,4 @@ def body_to_markdown(body_html: str) -> str:
     """Convert a release body (inner HTML) to Markdown: trimmed, no trailing newline."""
     if not body_html or not body_html.strip():
         return ""
-    return _CONVERTER.convert(body_html).replace("\uf002", "\n")
+    return _CONVERTER.convert(body_html).replace(CODE_NEWLINE, "\n")

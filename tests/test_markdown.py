@@ -78,7 +78,37 @@ CASES = [
     ("<p>&gt; x &lt;y&gt;</p>", "&gt; x &lt;y&gt;"),
     ('<p>"quotes" \'single\' $5 | ~ = ! ( )</p>', '"quotes" \'single\' $5 | ~ = ! ( )'),
     ("<p>back\\slash</p>", "back\\\\slash"),
-    ("<p>x &amp; y</p>", "x &amp; y"),
+    # ... but "&" stays as it is (v2.5.0; the reference never writes "&amp;")
+    ("<p>x &amp; y</p>", "x & y"),
+    # "&" bare, "<" and ">" as references: in every kind of text
+    ("<p>Search &amp; Rescue</p>", "Search & Rescue"),
+    ("<ul><li>A &amp; B</li><li>1 &lt; 2</li></ul>", "- A & B\n- 1 &lt; 2"),
+    ('<p><a href="/x?a=1&amp;b=2">Q &amp; A</a></p>', "[Q & A](/x?a=1&b=2)"),
+    ("<h2>R &amp; D &lt;2&gt;</h2>", "## R & D &lt;2&gt;"),
+    ("<blockquote>A &amp; B &gt; C</blockquote>", "> A & B &gt; C"),
+    ("<p><strong>Q &amp; A</strong></p>", "**Q & A**"),
+    ("<p>&amp;ouml; &amp;amp;</p>", "&ouml; &amp;"),
+    # hard line breaks: none before a blank line or at the end of a block, in
+    # block quotes and list items as in the document
+    ("<blockquote><p>The Manager<br><br>Policy<br><br>PO Box 1</p></blockquote>",
+     "> The Manager\n> \n> Policy\n> \n> PO Box 1"),
+    ("<blockquote><p>Ministry of Health<br>PO Box 5013<br>Wellington</p></blockquote>",
+     "> Ministry of Health  \n> PO Box 5013  \n> Wellington"),
+    ("<blockquote><p>a<br></p><p>b<br></p></blockquote>", "> a\n> \n> b"),
+    ("<blockquote>a<br> <br>b</blockquote>", "> a\n> \n> b"),
+    ("<blockquote><p>Start<br><br><br><span> </span><br><br><br>End</p></blockquote>", "> Start\n> \n> End"),
+    ("<blockquote><blockquote>a<br><br>b</blockquote></blockquote>", "> > a\n> > \n> > b"),
+    ("<ul><li>a<br><br>b</li><li>c<br>d<br></li></ul>", "- a\n  \n  b\n- c  \n  d"),
+    ("<ol><li><blockquote>Line A<br>Line B</blockquote></li></ol>", "1. > Line A  \n   > Line B"),
+    ("<p>a<br><br>b<br></p>", "a\n\nb"),
+    # links (v2.5.0): no fallback to the title; line breaks inside are hard breaks
+    ('<p><a href="/x" title="T"></a></p>', '[](/x "T")'),
+    ('<p><a href="/">A<br>B</a></p>', "[A  \nB](/)"),
+    ('<p><a href="/">A<br><br>B</a></p>', "[A  \n\\\nB](/)"),
+    # code blocks (no page of the reference has one): text kept, fence longer than any run
+    ("<pre>a\n\n  b\n</pre>", "```\na\n\n  b\n```"),
+    ('<pre class="lang-go">x ```` y</pre>', "`````go\nx ```` y\n`````"),
+    ("<ul><li>item:<pre>line 1\nline 2</pre></li></ul>", "- item:\n  \n  ```\n  line 1\n  line 2\n  ```"),
     # unknown tags pass their text through; scripts and comments go
     ("<p><foo>bar</foo> <time>t</time></p>", "bar t"),
     ("<p>a<script>x()</script><!-- c -->b</p>", "ab"),
@@ -175,3 +205,26 @@ def test_assemble_url_invalid_parts(raw, expected):
 )
 def test_trim_consecutive_newlines(text, expected):
     assert trim_consecutive_newlines(text) == expected
+
+
+@pytest.mark.parametrize(
+    "h1,title_line",
+    [
+        ("NZ &amp; Australia", 'title: "NZ & Australia"'),
+        ("Govt ready for &lt;i&gt;The Return of the King&lt;/i&gt;", 'title: "Govt ready for <i>The Return of the King</i>"'),
+        ("R&amp;D &#34;boost&#34;", 'title: "R&D \\"boost\\""'),
+    ],
+)
+def test_title_text_is_written_as_read(h1, title_line):
+    """Titles (and names) are the h1's text: "&", "<" and ">" as the page shows them,
+    never as references (the reference's titles hold bare "&" and even "<i>")."""
+    from archive.parse import parse_release
+    from archive.render import render_front_matter
+
+    page = (
+        '<link rel="canonical" href="https://www.beehive.govt.nz/release/t">'
+        f"<article><h1>{h1}</h1><time datetime='2020-01-01T00:00:00Z'>1</time>"
+        "<div class='prose field--name-body'><p>x</p></div></article>"
+    )
+    front = render_front_matter(parse_release(page))
+    assert front.splitlines()[1] == title_line
