@@ -326,6 +326,7 @@ def _line_start_before(s: str, i: int) -> bool:
 
 
 def _next_char(s: str, i: int) -> str:
+    """The next character after i that is not a marker ("" at the end)."""
     j = i + 1
     n = len(s)
     while j < n:
@@ -335,59 +336,58 @@ def _next_char(s: str, i: int) -> str:
     return ""
 
 
+def _prev_char(s: str, i: int) -> str:
+    j = i - 1
+    while j >= 0:
+        if s[j] != ESC:
+            return s[j]
+        j -= 1
+    return ""
+
+
+# escape.IsSpace (a byte test: as the first byte of a UTF-8 character only ASCII
+# white space can match) and unicode.IsSpace.
+_BYTE_SPACE = frozenset("\t\n\v\f\r ")
+_ASCII_DIGITS = frozenset("0123456789")
+
+
 def _needs_escape(s: str, i: int) -> int:
-    """Return the number of characters covered by the escape at s[i], or -1."""
+    """Whether the marked character s[i] must be escaped: the commonmark plugin's
+    un-escapers (internal/escape, v2.5.0) in their registered order.  Returns how
+    many characters the decision covers (markers inside are not looked at again),
+    or -1 to drop the marker."""
     c = s[i]
     n = len(s)
-    if c == "\\":
-        return 1
-    if c in "*_":
+    # IsItalicOrBold
+    if c == "*" or c == "_":
         nxt = _next_char(s, i)
         if nxt and nxt not in _GO_SPACE_SET:
             return 1
-    if c in "-*_":
-        # thematic break: 3+ of the same char alone on a line
-        if _line_start_before(s, i):
-            cnt = 1
-            j = i + 1
-            ok = True
-            while j < n:
-                d = s[j]
-                if d == c:
-                    cnt += 1
-                elif d == ESC or d == " ":
-                    pass
-                elif d in "\n\r":
-                    break
-                else:
-                    ok = False
-                    break
-                j += 1
-            if ok and cnt >= 3:
-                return 1
+    # IsBlockQuote
+    if c == ">":
+        return 1 if _line_start_before(s, i) else -1
+    # IsAtxHeader
     if c == "#":
-        if _line_start_before(s, i):
-            cnt = 1
-            j = i + 1
-            while j < n:
-                d = s[j]
-                if d == "#":
-                    cnt += 1
-                    if cnt > 6:
-                        return -1
-                elif d == ESC:
-                    pass
-                elif d in " \t\n\r":
-                    return j - i
-                else:
+        if not _line_start_before(s, i):
+            return -1
+        count = 1
+        for j in range(i + 1, n):
+            d = s[j]
+            if d == "#":
+                count += 1
+                if count > 6:
                     return -1
-                j += 1
-            return 1
-        return -1
-    if c in "=-":
-        # setext underline: at line start, directly below a line with content
-        j = i - 1
+            elif d == ESC:
+                continue
+            elif d in " \t\n\r":
+                return j - i
+            else:
+                return -1
+        return 1
+    # IsSetextHeader: directly below a line with content
+    if c == "=" or c == "-":
         newlines = 0
+        j = i - 1
         while j >= 0:
             d = s[j]
             if d == ESC or d == " ":
@@ -400,62 +400,83 @@ def _needs_escape(s: str, i: int) -> int:
             if newlines == 1:
                 return 1
             break
-    if c in "-*+":
-        if _line_start_before(s, i) and i + 1 < n and s[i + 1] in " \t":
-            return 1
-        if _line_start_before(s, i) and i + 1 == n:
-            return 1
-    if c in ".)":
-        j = i - 1
-        digits = 0
-        while j >= 0 and s[j] != "\n":
+    # IsDivider: three or more of the same character alone on a line
+    if (c == "-" or c == "_" or c == "*") and _line_start_before(s, i):
+        count = 1
+        last = n
+        ok = True
+        for j in range(i + 1, n):
             d = s[j]
-            if "0" <= d <= "9":
-                digits += 1
-            elif d == ESC or d == " ":
-                pass
-            else:
+            if d == ESC or d == " ":
+                continue
+            if d == c:
+                count += 1
+                continue
+            if d == "\n":
+                last = j
+                break
+            ok = False
+            break
+        if ok and count >= 3:
+            return last - i
+    # IsOrderedList: digits at the line start, then "." or ")" and white space
+    if c == "." or c == ")":
+        if _prev_char(s, i) not in _ASCII_DIGITS:
+            return -1
+        j = i - 1
+        while j >= 0:
+            d = s[j]
+            if d == "\n":
+                break
+            if d != " " and d != ESC and d not in _ASCII_DIGITS:
                 return -1
             j -= 1
-        if digits and (i + 1 == n or s[i + 1] in " \t\n"):
-            return 1
-        return -1
-    if c == ">":
-        return 1 if _line_start_before(s, i) else -1
-    if c == "!":
-        return 2 if i + 1 < n and s[i + 1] == "[" or (i + 2 < n and s[i + 1] == ESC and s[i + 2] == "[") else -1
-    if c == "[":
-        return 1
-    if c == "]":
         nxt = _next_char(s, i)
-        return 1 if nxt == "(" else -1
-    if c == "(":
-        j = i - 1
-        while j >= 0 and s[j] == ESC:
-            j -= 1
-        return 1 if j >= 0 and s[j] == "]" else -1
-    if c in "`~":
-        if _line_start_before(s, i):
-            cnt = 1
-            j = i + 1
-            while j < n and j < i + 3 and s[j] == c:
-                cnt += 1
-                j += 1
-            if cnt >= 3:
-                return cnt
-        if c == "`":
+        return 1 if nxt == "" or nxt in _BYTE_SPACE else -1
+    # IsUnorderedList
+    if (c == "-" or c == "*" or c == "+") and _line_start_before(s, i):
+        nxt = _next_char(s, i)
+        if nxt == "" or nxt in _BYTE_SPACE:
             return 1
+    # IsImageOrLink
+    if c == "!":
+        return 1 if i + 1 < n and s[i + 1] == "[" else -1
+    if c == "[":
+        end = s.find("\n", i + 1)
+        return 1 if s.find("]", i + 1, n if end < 0 else end) >= 0 else -1
+    # IsFencedCode, IsInlineCode
+    if c == "`" or c == "~":
+        if _line_start_before(s, i):
+            count = 1
+            j = i + 1
+            while j < n:
+                d = s[j]
+                if d == ESC:
+                    j += 1
+                    continue
+                if d == "`" or d == "~":
+                    count += 1
+                    j += 1
+                    continue
+                break
+            if count >= 3:
+                return j - i
+        return 1 if c == "`" else -1
+    # IsBackslash
+    if c == "\\":
+        return 1
     return -1
 
 
 # Shortcuts for _needs_escape, decided without looking at the context:
-_ALWAYS_ESCAPED = frozenset("\\[")
-_NEVER_ESCAPED = frozenset("|$\"'")  # no rule in _needs_escape handles them
+_ALWAYS_ESCAPED = frozenset("\\")
+_NEVER_ESCAPED = frozenset("|$\"'](")  # no un-escaper handles them
 _DIGIT_OR_SPACE = frozenset("0123456789 " + ESC)
 
 
 def unescape_content(s: str) -> str:
-    """Turn escape markers into backslashes where needed; drop the others."""
+    """Turn escape markers into backslashes where needed; drop the others
+    (converter.unEscapeContent)."""
     if ESC not in s:
         return s
     out = []
@@ -465,17 +486,29 @@ def unescape_content(s: str) -> str:
     while i >= 0:
         out.append(s[start:i])
         start = i + 1
-        if i + 1 < n:
-            c = s[i + 1]
-            if c in _ALWAYS_ESCAPED:
-                out.append("\\")
-            elif c in _NEVER_ESCAPED:
-                pass
-            elif c == "." and (i == 0 or s[i - 1] not in _DIGIT_OR_SPACE):
-                pass  # the most common case: "." not after a number ("1.")
-            elif _needs_escape(s, i + 1) != -1:
-                out.append("\\")
-        i = s.find(ESC, i + 1)
+        if i + 1 >= n:
+            break
+        c = s[i + 1]
+        if c in _ALWAYS_ESCAPED:
+            skip = 1
+        elif c in _NEVER_ESCAPED:
+            skip = -1
+        elif c == "." and (i == 0 or s[i - 1] not in _DIGIT_OR_SPACE):
+            skip = -1  # the most common case: "." not after a number ("1.")
+        else:
+            skip = _needs_escape(s, i + 1)
+        if skip == -1:
+            i = s.find(ESC, i + 1)
+            continue
+        out.append("\\")
+        if skip > 1:
+            # markers inside the covered characters are dropped unexamined
+            covered_end = i + skip
+            out.append(s[i + 1:covered_end].replace(ESC, ""))
+            start = covered_end
+            i = s.find(ESC, covered_end)
+        else:
+            i = s.find(ESC, i + 1)
     out.append(s[start:])
     return "".join(out)
 

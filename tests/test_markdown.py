@@ -109,6 +109,13 @@ CASES = [
     ("<pre>a\n\n  b\n</pre>", "```\na\n\n  b\n```"),
     ('<pre class="lang-go">x ```` y</pre>', "`````go\nx ```` y\n`````"),
     ("<ul><li>item:<pre>line 1\nline 2</pre></li></ul>", "- item:\n  \n  ```\n  line 1\n  line 2\n  ```"),
+    # "[" is escaped only when a "]" follows on the same line (IsImageOrLink)
+    ("<p>[$50,000 maximum<br><br>$7,500 minimum]</p>", "[$50,000 maximum\n\n$7,500 minimum]"),
+    ("<p>[not a link](/foo) [x</p>", "\\[not a link](/foo) [x"),
+    ("<p>a[b] c] (d)</p>", "a\\[b] c] (d)"),
+    # a list marker alone on its line is escaped too (next is a newline)
+    ("<p>-<br>x</p>", "\\-  \nx"),
+    ("<p>2)<br>x</p>", "2\\)  \nx"),
     # unknown tags pass their text through; scripts and comments go
     ("<p><foo>bar</foo> <time>t</time></p>", "bar t"),
     ("<p>a<script>x()</script><!-- c -->b</p>", "ab"),
@@ -170,7 +177,8 @@ PINNED = [
     ('<pre>a\n\n\n\nb</pre>', '```\na\n\n\n\nb\n```'),
     ('<p>a [b] "c" \'d\' $e |f \\ g</p>', 'a \\[b] "c" \'d\' $e |f \\\\ g'),
     ('<p>- a</p><p>+ b</p><p>## c</p><p>&gt; d</p><p>---</p>', '\\- a\n\n\\+ b\n\n\\## c\n\n&gt; d\n\n\\---'),
-    ('<p>![x](y) and ```z```</p>', '\\!\\[x\\]\\(y) and \\`\\`\\`z\\`\\`\\`'),
+    # "!" only before a raw "[", "[" only with a "]" later on its line, "]" and "(" never
+    ('<p>![x](y) and ```z```</p>', '!\\[x](y) and \\`\\`\\`z\\`\\`\\`'),
     ('<p><a href="/a b">x ]</a></p>', '[x \\]](/a%20b)'),
 ]
 
