@@ -551,19 +551,118 @@ def _swap(outer: Tag, inner: Tag) -> None:
     outer.attrs, inner.attrs = inner.attrs, outer.attrs
 
 
+def _next_neighbor(node, own_child: bool = True):
+    """dom.GetNextNeighborNode (own_child) / ...ExcludingOwnChild: the first child,
+    else the next sibling, else the next sibling of the nearest ancestor that has one."""
+    if own_child and isinstance(node, Tag) and node.contents:
+        return node.contents[0]
+    while node is not None:
+        nxt = node.next_sibling
+        if nxt is not None:
+            return nxt
+        node = node.parent
+    return None
+
+
+def _prev_neighbor(node, own_child: bool = True):
+    """dom.GetPrevNeighborNode (it, too, looks at the *first* child) / ...ExcludingOwnChild."""
+    if own_child and isinstance(node, Tag) and node.contents:
+        return node.contents[0]
+    while node is not None:
+        prev = node.previous_sibling
+        if prev is not None:
+            return prev
+        node = node.parent
+    return None
+
+
+def _merge_adjacent(tags, names) -> None:
+    """domutils.MergeAdjacent: the nodes with one of ``names`` that follow a node with
+    one of them (through spans, but not through text) lose their tag, their children
+    moving into the first."""
+    for el in tags:
+        if el.name not in names or el.parent is None:
+            continue
+        collected = []
+        node = el.next_sibling
+        while node is not None:
+            if isinstance(node, Tag) and node.name == "span":
+                node = _next_neighbor(node)
+            elif isinstance(node, Tag) and node.name in names:
+                collected.append(node)
+                node = _next_neighbor(node, own_child=False)
+            else:
+                break
+        for node in collected:
+            for child in list(node.contents):
+                el.append(child.extract())
+            node.extract()
+
+
+def _first_code_through_spans(el, last: bool):
+    node = el.contents[-1 if last else 0] if el.contents else None
+    while node is not None:
+        if isinstance(node, Tag) and node.name == "span":
+            node = _prev_neighbor(node) if last else _next_neighbor(node)
+        elif isinstance(node, Tag) and node.name in INLINE_CODE:
+            return node
+        else:
+            return None
+    return None
+
+
+def _text_beside(el, after: bool):
+    node = _next_neighbor(el, own_child=False) if after else _prev_neighbor(el, own_child=False)
+    while node is not None:
+        if type(node) is NavigableString:
+            return node
+        if isinstance(node, Tag) and node.name == "span":
+            node = _next_neighbor(node) if after else _prev_neighbor(node)
+            continue
+        return None
+    return None
+
+
+def _add_space_around_code(tags) -> None:
+    """domutils.AddSpace: bold/italic that starts (ends) with inline code gets a space
+    added to the text before (after) it."""
+    for el in tags:
+        if el.name not in EMPH or el.parent is None:
+            continue
+        if _first_code_through_spans(el, last=False) is not None:
+            prev = _text_beside(el, after=False)
+            if prev is not None:
+                prev.replace_with(NavigableString(str(prev) + " "))
+        if _first_code_through_spans(el, last=True) is not None:
+            nxt = _text_beside(el, after=True)
+            if nxt is not None:
+                nxt.replace_with(NavigableString(" " + str(nxt)))
+
+
+def _has_text(el) -> bool:
+    return any(type(d) is NavigableString and d for d in el.descendants)
+
+
 def _prepare(root: Tag, soup: BeautifulSoup) -> None:
     """All pre-render passes except whitespace collapsing, in one walk where possible."""
     # 1. remove nodes (comments, scripts, ...).  The same walk collects the tags
     # (document order), which stays valid when nothing had to be removed.
     doomed = []
     tags = []
+    leading_newline = []
     for node in root.descendants:
         if isinstance(node, Tag):
             tags.append(node)
             if node.name in REMOVE_TAGS:
                 doomed.append(node)
+            elif node.name == "pre" and node.contents and type(node.contents[0]) is NavigableString:
+                leading_newline.append(node.contents[0])
         elif isinstance(node, NavigableString) and type(node) is not NavigableString:
             doomed.append(node)  # comments, CDATA, processing instructions, doctype
+    # An HTML parser drops a newline right after <pre> (lxml's does not).
+    for text in leading_newline:
+        if text.startswith("\n"):
+            text.replace_with(NavigableString(text[1:]))
     if doomed:
         for node in doomed:
             if node.parent is not None and not getattr(node, "decomposed", False):
@@ -593,20 +692,23 @@ def _prepare(root: Tag, soup: BeautifulSoup) -> None:
                     el.unwrap()
                     break
                 p = p.parent
-    # 3. merge adjacent bold/italic (same kind, no node in between)
-    for el in tags:
-        if el.name not in EMPH or el.parent is None:
-            continue
-        nxt = el.next_sibling
-        while isinstance(nxt, Tag) and ((el.name in BOLD and nxt.name in BOLD) or (el.name in ITALIC and nxt.name in ITALIC)):
-            for c in list(nxt.contents):
-                el.append(c.extract())
-            nxt.decompose()
-            nxt = el.next_sibling
-    # 4. empty inline code is removed
-    for el in tags:
-        if el.name in INLINE_CODE and el.parent is not None and not el.get_text():
-            el.decompose()
+    # 3. adjacent bold/italic merge into the first, whatever their kind (a span in
+    # between is looked through); then the same for inline code, after empty code
+    # is removed and code around a lone pre becomes pre around code
+    if any(el.name in EMPH for el in tags):
+        _merge_adjacent(tags, EMPH)
+    if any(el.name in INLINE_CODE for el in tags):
+        # 4. empty code is removed
+        for el in tags:
+            if el.name == "code" and el.parent is not None and not _has_text(el):
+                el.extract()
+        for el in tags:
+            if el.name in INLINE_CODE and el.parent is not None:
+                inner = _sole_child(el)
+                if isinstance(inner, Tag) and inner.name == "pre":
+                    _swap(el, inner)
+        _merge_adjacent(tags, INLINE_CODE)
+        _add_space_around_code(tags)
     # 5. bold/italic around a lone link -> link around bold/italic; link around heading -> heading around link
     for el in tags:
         if el.parent is None or not (el.name in EMPH or el.name == "a"):
@@ -724,7 +826,7 @@ def _collapse(root: Tag) -> dict:
             if isinstance(node, Tag):
                 name = node.name
                 visit_element(name)
-                if name != "pre" and node.contents:
+                if name != "pre" and name != "code" and node.contents:  # preformatted: kept as is
                     walk(node)
                     visit_element(name)
             elif isinstance(node, NavigableString):
@@ -802,7 +904,12 @@ class ReleaseConverter(MarkdownConverter):
     """markdownify converter with html-to-markdown v2 (commonmark) conventions."""
 
     class Options(MarkdownConverter.DefaultOptions):
-        bs4_options = "lxml"
+        # bs4 turns a text of ASCII white space into one space or newline, except in
+        # these tags; the reference keeps inline code's white space as it is
+        bs4_options = {
+            "features": "lxml",
+            "preserve_whitespace_tags": ["pre", "textarea", "code", "var", "samp", "kbd", "tt"],
+        }
         heading_style = "atx"
         bullets = "-"
         strong_em_symbol = "*"
@@ -973,20 +1080,18 @@ class ReleaseConverter(MarkdownConverter):
         return "\n\n" + prefix_lines(content, "> ") + "\n\n"
 
     def convert_code(self, el, text, parent_tags):
-        # el.get_text() with the collapsed texts: after _prepare every string in
-        # the tree is a plain NavigableString (no list-end comment inside code).
-        collapsed = self._collapsed
-        content = "".join(
-            collapsed.get(id(d), d) for d in el.descendants if type(d) is NavigableString
-        )
-        content = content.replace("\n", " ")
-        if not content:
-            return ""
-        fence = "`"
-        while fence in content:
-            fence += "`"
-        if content.startswith("`") or content.endswith("`"):
-            content = " " + content + " "
+        # (renderInlineCode) the raw text, not collapsed: only white space is kept
+        # as it is, anything else has its white space runs made one space
+        content, _ = _code_without_tags(el)
+        if not content.strip(GO_SPACE):
+            return "`" + content + "`"
+        content = content.replace("\n", " ").replace("\t", " ").strip(GO_SPACE)
+        content = _MULTI_SPACE.sub(" ", content)
+        fence = "`" * (_longest_run(content, "`") + 1)
+        if content.startswith("`"):
+            content = " " + content
+        if content.endswith("`"):
+            content = content + " "
         return fence + content + fence
 
     convert_kbd = convert_samp = convert_tt = convert_var = convert_code

@@ -116,6 +116,20 @@ CASES = [
     # a list marker alone on its line is escaped too (next is a newline)
     ("<p>-<br>x</p>", "\\-  \nx"),
     ("<p>2)<br>x</p>", "2\\)  \nx"),
+    # adjacent bold/italic merge into the first whatever their kind, through spans
+    # (domutils.MergeAdjacent), but not through text or out of a span
+    ("<p><b>a</b><i>b</i></p>", "**ab**"),
+    ("<p><b>a</b><span><b>b</b></span></p>", "**ab**"),
+    ("<p><b>a</b> <b>b</b></p>", "**a** **b**"),
+    ("<p><span><b>Ng</b></span><span><b>ati</b></span></p>", "**Ng****ati**"),
+    # inline code: raw text, trimmed, runs of white space made one; white space
+    # only kept as it is; adjacent code merged; a space outside bold around code
+    ("<p>a<code>  x \n  y </code>b</p>", "a`x y`b"),
+    ("<div>before<code>  </code>after</div>", "before`  `after"),
+    ("<p>a<code>A</code><code>B</code>b</p>", "a`AB`b"),
+    ("<p>x<strong><code>c</code></strong>y</p>", "x **`c`** y"),
+    ("<p><code>`tick`</code></p>", "`` `tick` ``"),
+    ("<pre>\nfirst\nsecond</pre>", "```\nfirst\nsecond\n```"),
     # unknown tags pass their text through; scripts and comments go
     ("<p><foo>bar</foo> <time>t</time></p>", "bar t"),
     ("<p>a<script>x()</script><!-- c -->b</p>", "ab"),
@@ -163,7 +177,8 @@ def test_assemble_url(raw, expected):
 PINNED = [
     ('<p>a <code>x   y\n z</code> b</p>', 'a `x y z` b'),
     ('<p>a <code> </code> b</p>', 'a ` ` b'),
-    ('<p>x <kbd>\n</kbd>y</p>', 'x y'),
+    # inline code of white space only is written as it is (renderInlineCode)
+    ('<p>x <kbd>\n</kbd>y</p>', 'x `\n`y'),
     ('<span><span><p>a</p></span></span> <span>b</span>', 'a\n\nb'),
     ('<a href="/x"><h2>T</h2></a>', '## [T](/x)'),
     ('<p><strong><ul><li>a</li><li>b</li></ul></strong></p>', '**ab**'),
