@@ -13,6 +13,7 @@ status 1 when any page fails to parse (or has no expected file), else 0.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,6 +172,8 @@ def compare(pages_dir, expected_dir) -> Report:
 
 
 def main(argv=None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `... | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     ap = argparse.ArgumentParser(prog="python -m archive.conformance", description=__doc__.split("\n\n")[0])
     ap.add_argument("pages_dir")
     ap.add_argument("expected_dir")

@@ -1,6 +1,6 @@
 """Body HTML -> Markdown, byte-compatible with the reference archive.
 
-The reference archive was written by JohannesKaufmann/html-to-markdown v2
+The reference archive was written by JohannesKaufmann/html-to-markdown v2.5.0
 (``htmltomarkdown.ConvertString``: the "base" and "commonmark" plugins, no table
 plugin) followed by ``strings.TrimSpace``.  :class:`ReleaseConverter` is a
 markdownify ``MarkdownConverter`` whose rules reproduce that library's
@@ -8,21 +8,23 @@ conventions:
 
 * pre-render DOM passes (as the library does them): drop script/style/...;
   spans holding blocks become divs; redundant nested bold/italic and nested links
-  are unwrapped; adjacent bold/italic are merged; bold/italic around a lone link
+  are unwrapped; adjacent bold/italic (and adjacent inline code) are merged into
+  the first, looking through spans; bold/italic around a lone link
   is moved inside the link; headings inside links and blocks inside inline or
   leaf elements are replaced; stray list children move into the previous ``li``;
   then HTML whitespace is collapsed (turndown's algorithm: only ASCII white space
   collapses, so U+00A0, U+202F, U+00AD survive) ;
 * rendering: every tag has a ``convert_<tag>`` rule; tags without a rule pass
-  their content through (block tags surrounded by a blank line);
+  their content through (block tags surrounded by a blank line); text keeps
+  ``&`` bare and writes ``<``/``>`` as ``&lt;``/``&gt;``;
 * "smart" escaping: while rendering, an escape marker (U+0007) is put before
   every character that could mean something in Markdown; at the end the marker
   becomes a backslash only where the character would otherwise start Markdown
   syntax (list markers and ``1.`` at a line start, ``*``/``_`` before text,
-  ``#`` headings, ``>`` quotes, ``[``/``](``/``![`` link syntax, ...), and is
-  dropped elsewhere;
-* post-render: trim, at most one blank line in a row, no hard line break before
-  a blank line.
+  ``#`` headings, ``>`` quotes, ``[`` with a ``]`` later on its line, ...), and
+  is dropped elsewhere;
+* post-render (of the document, and of each block quote and list item): at most
+  one blank line in a row, no hard line break before a blank line.
 """
 from __future__ import annotations
 
@@ -885,9 +887,9 @@ def _mark(m) -> str:
 
 
 def _escape_text(text: str, in_link: bool) -> str:
-    """A text node as rendered: HTML-escape &<>, put an escape marker before every
+    """A text node as rendered: ``<``/``>`` as references, an escape marker before every
     escapable character, NUL -> U+FFFD; ``]`` inside a link is always escaped."""
-    if "&" in text or "<" in text or ">" in text:
+    if "<" in text or ">" in text:
         text = text.translate(_ENTITY_TABLE)
     if "\0" in text:
         text = text.replace("\0", "\ufffd")
@@ -901,7 +903,7 @@ def _escape_text(text: str, in_link: bool) -> str:
 # ----------------------------------------------------------------------------- converter
 
 class ReleaseConverter(MarkdownConverter):
-    """markdownify converter with html-to-markdown v2 (commonmark) conventions."""
+    """markdownify converter with html-to-markdown v2.5.0 (commonmark) conventions."""
 
     class Options(MarkdownConverter.DefaultOptions):
         # bs4 turns a text of ASCII white space into one space or newline, except in
