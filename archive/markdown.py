@@ -60,9 +60,6 @@ BLOCK_TAGS = frozenset(
     "nav ol p pre section table ul".split()
 )
 REMOVE_TAGS = frozenset("head script style link meta iframe noscript input textarea".split())
-VOID_TAGS = frozenset(
-    "area base br col embed hr img input keygen link meta param source track wbr".split()
-)
 BOLD = frozenset(("strong", "b"))
 ITALIC = frozenset(("em", "i"))
 EMPH = BOLD | ITALIC
@@ -787,7 +784,11 @@ def _leaf_alternatives(root: Tag, soup, tags) -> None:
 
 
 _COLLAPSE_BREAK = BLOCK_TAGS | {"br"}  # drop the previous text's trailing space
-_COLLAPSE_KEEP = VOID_TAGS | {"pre", "code"}  # the next text keeps its leading space
+# the next text keeps its leading space: the collapse's own void list (it has
+# "command" and, unlike the HTML one, not "source"), and preformatted elements
+_COLLAPSE_KEEP = frozenset(
+    "area base br col command embed hr img input keygen link meta param track wbr pre code".split()
+)
 
 
 def _collapse(root: Tag) -> dict:

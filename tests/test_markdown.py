@@ -130,6 +130,8 @@ CASES = [
     ("<p>x<strong><code>c</code></strong>y</p>", "x **`c`** y"),
     ("<p><code>`tick`</code></p>", "`` `tick` ``"),
     ("<pre>\nfirst\nsecond</pre>", "```\nfirst\nsecond\n```"),
+    # <source> does not protect the next text's leading space (the collapse's void list)
+    ('<p>a</p><picture>\n\t<source srcset="/x.webp">\n\t<img src="/i.jpg" alt="alt">\n</picture>', "a\n\n![alt](/i.jpg)"),
     # unknown tags pass their text through; scripts and comments go
     ("<p><foo>bar</foo> <time>t</time></p>", "bar t"),
     ("<p>a<script>x()</script><!-- c -->b</p>", "ab"),
