@@ -32,7 +32,7 @@ DIFFERENCES = (
         key="block-pages",
         title="Bot-protection pages are refused",
         reference="stored two Imperva Incapsula block pages as releases dated 0001-01-01",
-        ours="a block page is never a release: it raises BlockedPage, nothing is written, "
+        ours="a block page is never a release: parsing raises `BlockedPage`, nothing is written, "
         "the run backs off and says so",
         test="tests/test_faults.py::test_the_reference_archive_stored_block_pages_and_we_refuse_them",
     ),
@@ -40,7 +40,7 @@ DIFFERENCES = (
         key="yaml-quoting",
         title="Front matter that YAML can read back",
         reference="writes names and URLs unquoted, even when that is not valid YAML or reads "
-        "back as another value (a name 'Yes' becomes true, '2020' a number)",
+        "back as another value (a name `Yes` becomes true, `2020` a number)",
         ours="such a value is double-quoted the way the title is (Go strconv.Quote); every "
         "value that is safe plain stays unquoted",
         test="tests/test_render.py::test_plain_values_stay_unquoted_like_the_reference",
@@ -49,10 +49,10 @@ DIFFERENCES = (
         key="ministers-list",
         title="Ministers are read from the ministers list",
         reference="one version of its parser took the text of every link whose href contains "
-        "/minister/, anywhere in the page: a past-government minister (shown without a link) "
-        "can be missing, and a body link such as www.executive.govt.nz/minister/king/ can "
+        "`/minister/`, anywhere in the page: a past-government minister (shown without a link) "
+        "can be missing, and a body link such as `www.executive.govt.nz/minister/king/` can "
         "stand in the ministers list",
-        ours="the names in ul.meta--ministers only (current ministers' links, past ministers' "
+        ours="the names in `ul.meta--ministers` only (current ministers' links, past ministers' "
         "plain names)",
         test="tests/test_differences.py::test_ministers_come_from_the_ministers_list_only",
     ),
@@ -68,7 +68,7 @@ DIFFERENCES = (
     Difference(
         key="safe-paths",
         title="Hostile slugs cannot leave the archive",
-        reference="writes releases/YYYY/MM/YYYY-MM-DD-<slug>.md with the slug as the page gives it",
+        reference="writes `releases/YYYY/MM/YYYY-MM-DD-<slug>.md` with the slug as the page gives it",
         ours="a slug that is not plain lower-case words (.., /, %2F, NUL, over-long) is folded to a "
         "safe name with a short hash; real slugs are unchanged",
         test="tests/test_faults.py::test_a_hostile_canonical_url_cannot_write_outside_releases",
