@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import sqlite3
 import sys
 from pathlib import Path
@@ -42,13 +43,29 @@ def archive_options(command):
     return command
 
 
+def reader_gone():
+    """The program reading our output went away (`beehive export | head -1`): stop at once
+    and quietly, the way Unix tools do, by dying of SIGPIPE (the shell reports status 141)."""
+    # Python ignores SIGPIPE and would complain again when it flushes stdout at exit.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+
+
 class BeehiveGroup(click.Group):
     """Turns the errors a user can cause (a ledger that is not SQLite, a folder that cannot
-    be written) into one line and exit status 1, instead of a traceback."""
+    be written) into one line and exit status 1, instead of a traceback; and ends every
+    command quietly when the reader of its output goes away."""
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:
+                # Output still buffered meets a closed pipe here, not at interpreter exit.
+                sys.stdout.flush()
+        except BrokenPipeError:
+            reader_gone()
         except sqlite3.DatabaseError as error:
             fail(f"the ledger cannot be used: {error}")
         except OSError as error:
@@ -111,6 +128,16 @@ def release_urls(ctx, param, values):
 @click.option("--full", is_flag=True,
               help="Walk the whole listing and fetch every release again (picks up edits), "
                    "instead of stopping at the first listing page with nothing new.")
+@click.option("--warc", is_flag=True,
+              help="Also keep every response received (robots.txt, listing and release "
+                   "pages…), with its request, exactly as it arrived, in gzipped WARC 1.1 "
+                   "files under DIR/warc/, one per run (setting BEEHIVE_WARC).")
+@click.option("-o", "--output", "outputs", multiple=True, metavar="FILE[:FORMAT]",
+              help="Append a record of each release this run archives or updates to FILE "
+                   "(Scrapy's feed exports, as with scrapy crawl -o: the format from the "
+                   "extension, .jsonl .json .csv .xml, or after a colon; '-:jsonl' is stdout).")
+@click.option("-O", "--overwrite-output", "overwrites", multiple=True, metavar="FILE[:FORMAT]",
+              help="As -o, but replace FILE instead of appending to it.")
 @click.option("--url", "urls", multiple=True, metavar="URL", callback=release_urls,
               help="Fetch exactly this release now, archived or new, and nothing else "
                    "(no listing, no rechecks, no retries); repeatable. A new version "
@@ -120,7 +147,8 @@ def release_urls(ctx, param, values):
                    "most overdue first, with conditional requests; 0 turns rechecks off.")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
               callback=setting_pair, help="A Scrapy setting, as with scrapy crawl -s.")
-def crawl(base_url, out, db, delay, full, urls, recheck_max, settings):
+def crawl(base_url, out, db, delay, full, warc, outputs, overwrites, urls, recheck_max,
+          settings):
     """Archive the releases published since the last run.
 
     Walks the listing newest first and fetches each release the ledger does not
@@ -134,13 +162,19 @@ def crawl(base_url, out, db, delay, full, urls, recheck_max, settings):
     beehive crawl
     beehive crawl --out ~/beehive --delay 2
     beehive crawl --base-url http://127.0.0.1:8000 -s LOG_LEVEL=WARNING
+    beehive crawl -O new.jsonl        # also: what this run archived, one record a line
     beehive crawl --url https://www.beehive.govt.nz/release/some-slug
     """
     from scrapy.crawler import CrawlerProcess
+    from scrapy.exceptions import UsageError
     from scrapy.settings import Settings
+    from scrapy.utils.conf import feed_process_params_from_cli
 
+    from archive.schedule import Schedule, ScheduleError
     from scraper.pipelines import OUTCOME_EXIT
 
+    if ledger_path(out, db).is_file():
+        check_ledger(ledger_path(out, db))
     crawl_settings = Settings()
     crawl_settings.setmodule("scraper.settings", priority="project")
     crawl_settings.update({
@@ -158,9 +192,17 @@ def crawl(base_url, out, db, delay, full, urls, recheck_max, settings):
                 raise click.BadParameter(f"not on {base_url} nor www.beehive.govt.nz: {url!r}",
                                          param_hint="'--url'")
         crawl_settings.set("BEEHIVE_URLS", list(urls), priority="cmdline")
+    if warc:
+        crawl_settings.set("BEEHIVE_WARC", True, priority="cmdline")
     crawl_settings.update(dict(settings), priority="cmdline")
-    from archive.schedule import Schedule, ScheduleError
-
+    if outputs or overwrites:
+        # Scrapy's own translation of -o/-O into FEEDS, so both commands export alike.
+        try:
+            feeds = feed_process_params_from_cli(crawl_settings, list(outputs),
+                                                 overwrite_output=list(overwrites))
+        except UsageError as error:
+            raise click.UsageError(str(error)) from None
+        crawl_settings.set("FEEDS", feeds, priority="cmdline")
     try:
         Schedule.parse(crawl_settings.get("BEEHIVE_RECHECK_INTERVALS"))
     except ScheduleError as error:
@@ -227,6 +269,18 @@ def ledger_path(out, db) -> Path:
     return Path(db) if db else Path(out) / "ledger.db"
 
 
+def check_ledger(path: Path, thorough: bool = False) -> None:
+    """SQLite's own check of the ledger, before anything reads or writes by it: a damaged
+    ledger is one line and exit 1, and nothing is touched."""
+    from archive.ledger import LedgerDamaged, check_integrity
+
+    try:
+        check_integrity(path, thorough=thorough)
+    except LedgerDamaged as error:
+        fail(f"the ledger cannot be used: {error}; nothing was changed "
+             "(restore the ledger from a backup)")
+
+
 def open_ledger(out, db):
     """The archive's ledger for reading; a missing one is an error, not a new empty file."""
     from archive.ledger import Ledger
@@ -234,15 +288,17 @@ def open_ledger(out, db):
     path = ledger_path(out, db)
     if not path.is_file():
         fail(f"no ledger at {path}: run 'beehive crawl' first, or give --out/--db")
+    check_ledger(path)
     return Ledger(path)
 
 
-def open_archive(out, db):
+def open_archive(out, db, thorough: bool = False):
     """The archive, locked for this process (exit 4 when another run holds it)."""
     from archive.archiver import Archiver
 
     if not ledger_path(out, db).is_file():
         fail(f"no ledger at {ledger_path(out, db)}: run 'beehive crawl' first, or give --out/--db")
+    check_ledger(ledger_path(out, db), thorough)
     try:
         return Archiver(out, db).lock()
     except ArchiveBusy as error:
@@ -306,16 +362,18 @@ def rebuild(out, db, prune, jobs):
 @cli.command(epilog=OFFLINE_EXIT)
 @archive_options
 def verify(out, db):
-    """Check that files and ledger agree, changing nothing.
+    """Check that the ledger is intact and that files and ledger agree, changing nothing.
 
-    Every release in the ledger must have its file, with the recorded SHA-256,
-    and front matter that python-frontmatter reads; no other files may sit
-    under releases/ (temporary files an interrupted write left count too).
+    First SQLite's full integrity check of the ledger (a damaged ledger is one
+    line and exit 1). Then every release in the ledger must have its file, with
+    the recorded SHA-256, and front matter that python-frontmatter reads; no
+    other files may sit under releases/ (temporary files an interrupted write
+    left count too).
     Prints one problem per line and exits 1, or one line saying all is well.
     """
     from archive.rebuild import verify as run_verify
 
-    archiver = open_archive(out, db)
+    archiver = open_archive(out, db, thorough=True)
     try:
         checked, problems = run_verify(archiver)
     finally:
@@ -422,20 +480,49 @@ def search(out, db, query, limit):
         click.echo(f"{hit['date']}\t{hit['title']}\t{hit['path']}")
 
 
-# -- history: revisions of a release, and the change log --------------------------------
+@cli.command(epilog="""\b
+Exit status:
+  0  stopped with Ctrl-C
+  1  no usable ledger, Datasette not installed, or the port is taken
+  2  usage error""")
+@archive_options
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on. The default answers only this machine; "
+                   "0.0.0.0 answers everyone who can reach it.")
+@click.option("-p", "--port", type=click.IntRange(1, 65535), default=8001, show_default=True,
+              help="The port to listen on.")
+def serve(out, db, host, port):
+    """Browse, search and query the archive in Datasette (a web browser).
 
-@contextlib.contextmanager
-def quiet_when_reader_leaves():
-    """End quietly, as Unix tools do, when the reader of stdout goes away
-    (``beehive changes | head -1``): no 'Broken pipe' error."""
+    Needs the 'serve' extra: pip install 'beehive-archive[serve]'. Serves the
+    ledger read-only, with full-text search on releases, facets by minister,
+    portfolio and year, canned queries (releases per minister, per month,
+    recently changed, revisions of a release), and each release's path linked
+    to its Markdown file. Stops with Ctrl-C.
+
+    \b
+    beehive serve                       # then open http://127.0.0.1:8001/
+    beehive serve --port 9000 --out ~/beehive
+    """
+    import tempfile
+
     try:
-        yield
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # Python flushes stdout again at exit; point it at /dev/null so that fails quietly too.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(EXIT_OK)
+        from datasette.cli import cli as datasette_cli
+    except ImportError:
+        fail("beehive serve needs Datasette: pip install 'beehive-archive[serve]'")
+    from archive.serve import datasette_arguments
 
+    path = ledger_path(out, db)
+    if not path.is_file():
+        fail(f"no ledger at {path}: run 'beehive crawl' first, or give --out/--db")
+    check_ledger(path)
+    with tempfile.TemporaryDirectory(prefix="beehive-serve-") as folder:
+        arguments = datasette_arguments(path, Path(out), host, port,
+                                        Path(folder) / "metadata.json")
+        datasette_cli.main(args=arguments, prog_name="datasette", standalone_mode=False)
+
+
+# -- history: revisions of a release, and the change log --------------------------------
 
 @contextlib.contextmanager
 def release_found():
@@ -473,13 +560,12 @@ def history(out, db, release, as_json):
             found, entries = read_history(ledger, release)
     finally:
         ledger.close()
-    with quiet_when_reader_leaves():
-        for entry in entries:
-            if as_json:
-                click.echo(json.dumps({"url": found["url"], **entry}, ensure_ascii=False))
-            else:
-                click.echo(f"{entry['revision']}\t{entry['captured']}\t{entry['sha256'][:12]}"
-                           f"\t+{entry['added']} -{entry['removed']}")
+    for entry in entries:
+        if as_json:
+            click.echo(json.dumps({"url": found["url"], **entry}, ensure_ascii=False))
+        else:
+            click.echo(f"{entry['revision']}\t{entry['captured']}\t{entry['sha256'][:12]}"
+                       f"\t+{entry['added']} -{entry['removed']}")
 
 
 @cli.command(epilog=OFFLINE_EXIT)
@@ -515,8 +601,7 @@ def show(out, db, release, revision, at):
             text = document(pick(revisions, revision, at))
     finally:
         ledger.close()
-    with quiet_when_reader_leaves():
-        click.get_binary_stream("stdout").write(text.encode("utf-8", "surrogatepass"))
+    click.get_binary_stream("stdout").write(text.encode("utf-8", "surrogatepass"))
 
 
 @cli.command(epilog=OFFLINE_EXIT)
@@ -540,9 +625,8 @@ def diff(out, db, release, a, b):
             lines = list(read_diff(ledger, release, a, b))
     finally:
         ledger.close()
-    with quiet_when_reader_leaves():
-        for line in lines:
-            click.echo(line, nl=not line.endswith("\n"))
+    for line in lines:
+        click.echo(line, nl=not line.endswith("\n"))
 
 
 @cli.command(epilog=OFFLINE_EXIT)
@@ -577,9 +661,8 @@ def changes(out, db, since, as_json):
             raise click.BadParameter(f"{error}, nor a run id", param_hint="'--since'")
     ledger = open_ledger(out, db)
     try:
-        with quiet_when_reader_leaves():
-            for change in read_changes(ledger, since):
-                click.echo(json.dumps(change, ensure_ascii=False) if as_json
-                           else format_change(change))
+        for change in read_changes(ledger, since):
+            click.echo(json.dumps(change, ensure_ascii=False) if as_json
+                       else format_change(change))
     finally:
         ledger.close()

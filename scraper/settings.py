@@ -18,6 +18,9 @@ BEEHIVE_URLS = []  # fetch exactly these releases (archived or new), and no list
 BEEHIVE_RECHECK_MAX = 30  # archived releases rechecked per run when due (0: none)
 # How often to recheck a release, by its age (see archive/schedule.py and the README).
 BEEHIVE_RECHECK_INTERVALS = "2d:3h,2w:1d,90d:1w,365d:60d,*:180d"
+# Also keep every response received, with its request, as gzipped WARC 1.1 under <out>/warc/.
+BEEHIVE_WARC = False
+BEEHIVE_WARC_MAX_SIZE = 1_000_000_000  # bytes: a run's WARC file rolls over to a new one here
 
 # -- politeness ---------------------------------------------------------------------------------
 USER_AGENT = "beehive-archive/0.1 (+https://github.com/beehive-archive/beehive-archive)"
@@ -27,7 +30,13 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 1
 DOWNLOAD_DELAY = 1.0
 RANDOMIZE_DOWNLOAD_DELAY = False
 COOKIES_ENABLED = False
+
+# -- nothing listens, nothing is written outside the archive --------------------------------------
+# Both consoles run code sent to them; an unattended archiver has no use for either. The
+# remote-control extension would also leave a job file (port and token) under the user's
+# state directory. `-s REMOTE_CONTROL_ENABLED=True` brings it back for someone who wants it.
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 
 # -- faults ---------------------------------------------------------------------------------------
 DOWNLOAD_TIMEOUT = 30
@@ -46,6 +55,10 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "scraper.middlewares.BackoffRetryMiddleware": 550,
     "scraper.middlewares.BotProtectionMiddleware": 560,
+    # After Scrapy's RedirectMiddleware (600), so that it sees a redirect first.
+    "scraper.middlewares.OffsiteRedirectMiddleware": 610,
+    # Nearest the downloader: responses exactly as received (BEEHIVE_WARC).
+    "scraper.warc.WarcMiddleware": 950,
 }
 SPIDER_MIDDLEWARES = {
     "scraper.middlewares.IncrementalMiddleware": 100,
@@ -54,5 +67,8 @@ SPIDER_MIDDLEWARES = {
 ITEM_PIPELINES = {
     "scraper.pipelines.ArchivePipeline": 300,
 }
+
+# Feed exports (-o/-O): the records as UTF-8 text, not \u escapes.
+FEED_EXPORT_ENCODING = "utf-8"
 
 LOG_LEVEL = "INFO"
