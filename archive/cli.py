@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import signal
 import sqlite3
 import sys
 from pathlib import Path
@@ -40,13 +44,29 @@ def archive_options(command):
     return command
 
 
+def reader_gone():
+    """The program reading our output went away (`beehive export | head -1`): stop at once
+    and quietly, the way Unix tools do, by dying of SIGPIPE (the shell reports status 141)."""
+    # Python ignores SIGPIPE and would complain again when it flushes stdout at exit.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+
+
 class BeehiveGroup(click.Group):
     """Turns the errors a user can cause (a ledger that is not SQLite, a folder that cannot
-    be written) into one line and exit status 1, instead of a traceback."""
+    be written) into one line and exit status 1, instead of a traceback; and ends every
+    command quietly when the reader of its output goes away."""
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:
+                # Output still buffered meets a closed pipe here, not at interpreter exit.
+                sys.stdout.flush()
+        except BrokenPipeError:
+            reader_gone()
         except sqlite3.DatabaseError as error:
             fail(f"the ledger cannot be used: {error}")
         except OSError as error:
@@ -83,6 +103,21 @@ def setting_pair(ctx, param, values):
     return pairs
 
 
+def release_urls(ctx, param, values):
+    """--url values: release (or /node/N) URLs on the production host or any http(s) host."""
+    from archive.urls import PRODUCTION
+
+    checked = []
+    for value in values:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or \
+                not re.fullmatch(r"/(release/[^/?#]+|node/\d+)", parts.path):
+            raise click.BadParameter(
+                f"not a release URL (like {PRODUCTION}/release/<slug>): {value!r}")
+        checked.append(value.strip())
+    return checked
+
+
 @cli.command(epilog=EXIT_STATUSES)
 @click.option("--base-url", default="https://www.beehive.govt.nz", show_default=True,
               callback=lambda ctx, param, value: base_url_type(value),
@@ -94,30 +129,57 @@ def setting_pair(ctx, param, values):
 @click.option("--full", is_flag=True,
               help="Walk the whole listing and fetch every release again (picks up edits), "
                    "instead of stopping at the first listing page with nothing new.")
+@click.option("--warc", is_flag=True,
+              help="Also keep every response received (robots.txt, listing and release "
+                   "pages…), with its request, exactly as it arrived, in gzipped WARC 1.1 "
+                   "files under DIR/warc/, one per run (setting BEEHIVE_WARC).")
+@click.option("-o", "--output", "outputs", multiple=True, metavar="FILE[:FORMAT]",
+              help="Append a record of each release this run archives or updates to FILE "
+                   "(Scrapy's feed exports, as with scrapy crawl -o: the format from the "
+                   "extension, .jsonl .json .csv .xml, or after a colon; '-:jsonl' is stdout).")
+@click.option("-O", "--overwrite-output", "overwrites", multiple=True, metavar="FILE[:FORMAT]",
+              help="As -o, but replace FILE instead of appending to it.")
+@click.option("--url", "urls", multiple=True, metavar="URL", callback=release_urls,
+              help="Fetch exactly this release now, archived or new, and nothing else "
+                   "(no listing, no rechecks, no retries); repeatable. A new version "
+                   "becomes a new revision.")
+@click.option("--recheck-max", type=click.IntRange(min=0), default=30, show_default=True,
+              help="Recheck at most this many archived releases whose recheck is due, "
+                   "most overdue first, with conditional requests; 0 turns rechecks off.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Show Scrapy's log at INFO level (LOG_LEVEL=INFO) instead of warnings only.")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
               callback=setting_pair, help="A Scrapy setting, as with scrapy crawl -s.")
-def crawl(base_url, out, db, delay, full, verbose, settings):
+def crawl(base_url, out, db, delay, full, warc, outputs, overwrites, urls, recheck_max,
+          verbose, settings):
     """Archive the releases published since the last run.
 
     Walks the listing newest first and fetches each release the ledger does not
     hold, stopping at the first listing page with nothing new. The first run
     walks the whole listing. Releases that failed last time are tried again
-    once the walk is done. Prints warnings only, a live progress line when
+    once the walk is done, and archived releases whose recheck is due (on a
+    schedule by age) are asked again with conditional requests: an edit
+    becomes a new revision. Prints warnings only, a live progress line when
     stderr is a terminal, and one line starting 'beehive summary:' at the end.
 
     \b
     beehive crawl
     beehive crawl --out ~/beehive --delay 2
-    beehive crawl -v                              # Scrapy's INFO log
+    beehive crawl -v                  # Scrapy's INFO log
     beehive crawl --base-url http://127.0.0.1:8000 -s LOG_LEVEL=ERROR
+    beehive crawl -O new.jsonl        # also: what this run archived, one record a line
+    beehive crawl --url https://www.beehive.govt.nz/release/some-slug
     """
     from scrapy.crawler import CrawlerProcess
+    from scrapy.exceptions import UsageError
     from scrapy.settings import Settings
+    from scrapy.utils.conf import feed_process_params_from_cli
 
+    from archive.schedule import Schedule, ScheduleError
     from scraper.pipelines import OUTCOME_EXIT
 
+    if ledger_path(out, db).is_file():
+        check_ledger(ledger_path(out, db))
     crawl_settings = Settings()
     crawl_settings.setmodule("scraper.settings", priority="project")
     crawl_settings.update({
@@ -126,9 +188,31 @@ def crawl(base_url, out, db, delay, full, verbose, settings):
         "BEEHIVE_DB": db,
         "DOWNLOAD_DELAY": delay,
         "BEEHIVE_FULL": full,
+        "BEEHIVE_RECHECK_MAX": recheck_max,
         "LOG_LEVEL": "INFO" if verbose else "WARNING",
     }, priority="cmdline")
+    if urls:
+        hosts = {urlsplit(base_url).netloc, "www.beehive.govt.nz", "beehive.govt.nz"}
+        for url in urls:
+            if urlsplit(url).netloc not in hosts:
+                raise click.BadParameter(f"not on {base_url} nor www.beehive.govt.nz: {url!r}",
+                                         param_hint="'--url'")
+        crawl_settings.set("BEEHIVE_URLS", list(urls), priority="cmdline")
+    if warc:
+        crawl_settings.set("BEEHIVE_WARC", True, priority="cmdline")
     crawl_settings.update(dict(settings), priority="cmdline")
+    if outputs or overwrites:
+        # Scrapy's own translation of -o/-O into FEEDS, so both commands export alike.
+        try:
+            feeds = feed_process_params_from_cli(crawl_settings, list(outputs),
+                                                 overwrite_output=list(overwrites))
+        except UsageError as error:
+            raise click.UsageError(str(error)) from None
+        crawl_settings.set("FEEDS", feeds, priority="cmdline")
+    try:
+        Schedule.parse(crawl_settings.get("BEEHIVE_RECHECK_INTERVALS"))
+    except ScheduleError as error:
+        raise click.BadParameter(f"BEEHIVE_RECHECK_INTERVALS: {error}", param_hint="'-s'")
     click.echo(f"beehive: crawling {base_url} into {out}", err=True)
 
     process = CrawlerProcess(crawl_settings)
@@ -192,6 +276,18 @@ def ledger_path(out, db) -> Path:
     return Path(db) if db else Path(out) / "ledger.db"
 
 
+def check_ledger(path: Path, thorough: bool = False) -> None:
+    """SQLite's own check of the ledger, before anything reads or writes by it: a damaged
+    ledger is one line and exit 1, and nothing is touched."""
+    from archive.ledger import LedgerDamaged, check_integrity
+
+    try:
+        check_integrity(path, thorough=thorough)
+    except LedgerDamaged as error:
+        fail(f"the ledger cannot be used: {error}; nothing was changed "
+             "(restore the ledger from a backup)")
+
+
 def open_ledger(out, db):
     """The archive's ledger for reading; a missing one is an error, not a new empty file."""
     from archive.ledger import Ledger
@@ -199,15 +295,17 @@ def open_ledger(out, db):
     path = ledger_path(out, db)
     if not path.is_file():
         fail(f"no ledger at {path}: run 'beehive crawl' first, or give --out/--db")
+    check_ledger(path)
     return Ledger(path)
 
 
-def open_archive(out, db):
+def open_archive(out, db, thorough: bool = False):
     """The archive, locked for this process (exit 4 when another run holds it)."""
     from archive.archiver import Archiver
 
     if not ledger_path(out, db).is_file():
         fail(f"no ledger at {ledger_path(out, db)}: run 'beehive crawl' first, or give --out/--db")
+    check_ledger(ledger_path(out, db), thorough)
     try:
         return Archiver(out, db).lock()
     except ArchiveBusy as error:
@@ -271,16 +369,18 @@ def rebuild(out, db, prune, jobs):
 @cli.command(epilog=OFFLINE_EXIT)
 @archive_options
 def verify(out, db):
-    """Check that files and ledger agree, changing nothing.
+    """Check that the ledger is intact and that files and ledger agree, changing nothing.
 
-    Every release in the ledger must have its file, with the recorded SHA-256,
-    and front matter that python-frontmatter reads; no other files may sit
-    under releases/ (temporary files an interrupted write left count too).
+    First SQLite's full integrity check of the ledger (a damaged ledger is one
+    line and exit 1). Then every release in the ledger must have its file, with
+    the recorded SHA-256, and front matter that python-frontmatter reads; no
+    other files may sit under releases/ (temporary files an interrupted write
+    left count too).
     Prints one problem per line and exits 1, or one line saying all is well.
     """
     from archive.rebuild import verify as run_verify
 
-    archiver = open_archive(out, db)
+    archiver = open_archive(out, db, thorough=True)
     try:
         checked, problems = run_verify(archiver)
     finally:
@@ -319,9 +419,10 @@ Exit status:
 def status(out, db, as_json, check, max_age):
     """What the archive holds and how the last run went.
 
-    Releases archived, the oldest and newest, the last run and its figures (and
-    why it ended as it did), and every release whose last attempt failed, with
-    the reason.
+    Releases archived, revisions held, releases due for a recheck and gone from
+    the site, the oldest and newest, the last run and its figures (and why it
+    ended as it did), and every release whose last attempt failed, with the
+    reason.
 
     \b
     beehive status
@@ -355,7 +456,10 @@ def status(out, db, as_json, check, max_age):
               help="Only releases published on or after this UTC date.")
 @click.option("-o", "--output", default="-", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write here instead of stdout ('-').")
-def export(out, db, fmt, since, output):
+@click.option("--revisions", is_flag=True,
+              help="One record per revision instead of per release: every version the "
+                   "archive holds, with its 'revision' number and 'captured' time.")
+def export(out, db, fmt, since, output, revisions):
     """Every release as one record: front-matter fields, the UTC timestamp,
     the New Zealand date, the body Markdown, the path and the hash.
 
@@ -371,11 +475,11 @@ def export(out, db, fmt, since, output):
     try:
         if output == "-":
             stream = click.get_text_stream("stdout", encoding="utf-8")
-            run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"))
+            run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"), revisions)
             stream.flush()
         else:
             with open(output, "w", encoding="utf-8", newline="") as stream:
-                run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"))
+                run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"), revisions)
     finally:
         ledger.close()
 
@@ -409,3 +513,191 @@ def search(out, db, query, limit):
         ledger.close()
     for hit in hits:
         click.echo(f"{hit['date']}\t{hit['title']}\t{hit['path']}")
+
+
+@cli.command(epilog="""\b
+Exit status:
+  0  stopped with Ctrl-C
+  1  no usable ledger, Datasette not installed, or the port is taken
+  2  usage error""")
+@archive_options
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on. The default answers only this machine; "
+                   "0.0.0.0 answers everyone who can reach it.")
+@click.option("-p", "--port", type=click.IntRange(1, 65535), default=8001, show_default=True,
+              help="The port to listen on.")
+def serve(out, db, host, port):
+    """Browse, search and query the archive in Datasette (a web browser).
+
+    Needs the 'serve' extra: pip install 'beehive-archive[serve]'. Serves the
+    ledger read-only, with full-text search on releases, facets by minister,
+    portfolio and year, canned queries (releases per minister, per month,
+    recently changed, revisions of a release), and each release's path linked
+    to its Markdown file. Stops with Ctrl-C.
+
+    \b
+    beehive serve                       # then open http://127.0.0.1:8001/
+    beehive serve --port 9000 --out ~/beehive
+    """
+    import tempfile
+
+    try:
+        from datasette.cli import cli as datasette_cli
+    except ImportError:
+        fail("beehive serve needs Datasette: pip install 'beehive-archive[serve]'")
+    from archive.serve import datasette_arguments
+
+    path = ledger_path(out, db)
+    if not path.is_file():
+        fail(f"no ledger at {path}: run 'beehive crawl' first, or give --out/--db")
+    check_ledger(path)
+    with tempfile.TemporaryDirectory(prefix="beehive-serve-") as folder:
+        arguments = datasette_arguments(path, Path(out), host, port,
+                                        Path(folder) / "metadata.json")
+        datasette_cli.main(args=arguments, prog_name="datasette", standalone_mode=False)
+
+
+# -- history: revisions of a release, and the change log --------------------------------
+
+@contextlib.contextmanager
+def release_found():
+    """An unknown release or revision is one line and exit status 1."""
+    from archive.history import NotFound
+
+    try:
+        yield
+    except NotFound as error:
+        fail(str(error))
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.argument("release", metavar="URL_OR_SLUG")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of text.")
+def history(out, db, release, as_json):
+    """Every version of a release the archive holds, oldest first.
+
+    One line per revision: its number, when it was captured (UTC), the start of
+    the SHA-256 of its file, and the lines added and removed against the
+    revision before. URL_OR_SLUG is the release's URL, its slug, or its file.
+
+    \b
+    beehive history https://www.beehive.govt.nz/release/some-slug
+    beehive history some-slug --json
+    """
+    import json
+
+    from archive.history import history as read_history
+
+    ledger = open_ledger(out, db)
+    try:
+        with release_found():
+            found, entries = read_history(ledger, release)
+    finally:
+        ledger.close()
+    for entry in entries:
+        if as_json:
+            click.echo(json.dumps({"url": found["url"], **entry}, ensure_ascii=False))
+        else:
+            click.echo(f"{entry['revision']}\t{entry['captured']}\t{entry['sha256'][:12]}"
+                       f"\t+{entry['added']} -{entry['removed']}")
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.argument("release", metavar="URL_OR_SLUG")
+@click.option("-r", "--revision", type=click.IntRange(min=1), metavar="N",
+              help="This revision (see 'beehive history').")
+@click.option("--at", metavar="TIMESTAMP",
+              help="The revision the archive held at this UTC moment "
+                   "(YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ).")
+def show(out, db, release, revision, at):
+    """Print a release's file as it was: the latest revision, or --revision N,
+    or the one held --at a moment. Byte for byte what the file held then (as
+    long as the converter has not changed since).
+
+    \b
+    beehive show some-slug --revision 1
+    beehive show some-slug --at 2025-06-01 > then.md
+    """
+    from archive.history import document, parse_moment, pick, release_revisions
+
+    if revision is not None and at is not None:
+        raise click.UsageError("give --revision or --at, not both")
+    if at is not None:
+        try:
+            parse_moment(at)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="'--at'")
+    ledger = open_ledger(out, db)
+    try:
+        with release_found():
+            _, revisions = release_revisions(ledger, release)
+            text = document(pick(revisions, revision, at))
+    finally:
+        ledger.close()
+    click.get_binary_stream("stdout").write(text.encode("utf-8", "surrogatepass"))
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.argument("release", metavar="URL_OR_SLUG")
+@click.argument("a", type=click.IntRange(min=1), required=False)
+@click.argument("b", type=click.IntRange(min=1), required=False)
+def diff(out, db, release, a, b):
+    """A unified diff of a release's file between revisions A and B (default:
+    the last two; A alone: from A to the latest).
+
+    \b
+    beehive diff some-slug
+    beehive diff some-slug 1 3
+    """
+    from archive.history import diff as read_diff
+
+    ledger = open_ledger(out, db)
+    try:
+        with release_found():
+            lines = list(read_diff(ledger, release, a, b))
+    finally:
+        ledger.close()
+    for line in lines:
+        click.echo(line, nl=not line.endswith("\n"))
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.option("--since", metavar="TIMESTAMP|RUN_ID",
+              help="Only changes after this: a UTC moment (exclusive; give the 'at' of the "
+                   "last change you saw) or a run id (changes made by later runs). "
+                   "Default: the whole log.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of text.")
+def changes(out, db, since, as_json):
+    """What changed in the archive, in order: one line per change.
+
+    Kinds: new (first capture), updated (a new revision, a file re-rendered, or
+    a gone release answering again), gone (the site answered 404/410), moved
+    (the release's slug was renamed: old path -> new path). Each line: at,
+    kind, revision, path, sha256, url, tab-separated. A program that keeps the
+    last 'at' it saw and asks again with --since gets every change exactly once.
+
+    \b
+    beehive changes --since 2026-01-01 --json
+    beehive changes --since 2026-01-05T03:07:12.104331Z
+    beehive changes --since 41        # made by runs after run 41
+    """
+    import json
+
+    from archive.history import changes as read_changes, format_change, parse_moment
+
+    if since is not None and not since.strip().isdigit():
+        try:
+            parse_moment(since)
+        except ValueError as error:
+            raise click.BadParameter(f"{error}, nor a run id", param_hint="'--since'")
+    ledger = open_ledger(out, db)
+    try:
+        for change in read_changes(ledger, since):
+            click.echo(json.dumps(change, ensure_ascii=False) if as_json
+                       else format_change(change))
+    finally:
+        ledger.close()

@@ -54,6 +54,8 @@ class CrawlProgress:
         crawler.signals.connect(self.opened, signal=signals.spider_opened)
         crawler.signals.connect(self.listing_page, signal=signals.response_received)
         crawler.signals.connect(self.item_done, signal=signals.item_scraped)
+        # Unchanged releases and failures are dropped (they make no feed record).
+        crawler.signals.connect(self.item_done, signal=signals.item_dropped)
         crawler.signals.connect(self.closed, signal=signals.spider_closed)
         crawler.signals.connect(self.closed, signal=run_finished)
 
@@ -86,7 +88,7 @@ class CrawlProgress:
             self.page = request.meta["listing_page"]
             self.refresh()
 
-    def item_done(self, item, response=None, spider=None):
+    def item_done(self, item, response=None, spider=None, **kwargs):
         archived = sum(self.stats.get_value(f"beehive/{name}", 0) for name in ARCHIVED)
         if self.bar is not None and archived > self.bar.n:
             self.bar.update(archived - self.bar.n)

@@ -1,13 +1,17 @@
-"""The crawl's three middlewares, each configured by settings.
+"""The crawl's middlewares, each configured by settings.
 
 - IncrementalMiddleware (spider): skips releases the ledger holds and ends the listing walk
   at the first page with nothing new, in the manner of scrapy-deltafetch.
+- RecheckMiddleware (spider): asks again, conditionally, for archived releases whose
+  recheck is due.
 - BackoffRetryMiddleware (downloader): Scrapy's retries, with exponential backoff and
   Retry-After.
 - BotProtectionMiddleware (downloader): recognises Imperva Incapsula block pages, backs off,
   gives up a URL that stays blocked, and ends the run when the whole site blocks us.
 - UnreachableMiddleware (downloader): ends the run, in one line, when the site cannot be
   reached at all (DNS failure, connection refused).
+- OffsiteRedirectMiddleware (downloader): a redirect off the site is a failure naming its
+  target, never followed.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import logging
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
+from urllib.parse import urljoin, urlsplit
 
 import scrapy
 from scrapy import signals
@@ -39,7 +44,8 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
     The walk runs to the end of the listing instead when BEEHIVE_FULL is set (and then every
     release is fetched again, to pick up edits), and when the last crawl did not finish its
     walk (first run, killed, blocked), since older releases may still be missing. Releases
-    whose last attempt failed are tried again first.
+    whose last attempt failed are tried again last, once the walk and everything it found
+    are done: one that stays blocked can then neither delay nor stop what is new.
     """
 
     def __init__(self, crawler):
@@ -47,6 +53,7 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         settings = crawler.settings
         self.ledger = Ledger(settings.get("BEEHIVE_DB") or f"{settings.get('BEEHIVE_OUT')}/ledger.db")
         self.full = settings.getbool("BEEHIVE_FULL")
+        self.only_urls = bool(settings.getlist("BEEHIVE_URLS"))  # just those: no retries
         self.walk_everything = self.full or not self.ledger.last_walk_finished()
         self.stats = crawler.stats
         self.requested = set()
@@ -65,7 +72,7 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         self.retried = True
         spider = self.crawler.spider
         scheduled = False
-        for url, kind in self.failed_before.items():
+        for url, kind in [] if self.only_urls else self.failed_before.items():
             if url in self.requested:
                 continue  # listed again, so fetched already in this run
             self.requested.add(url)
@@ -111,6 +118,50 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         else:
             logger.info("listing page %s has nothing new: stopping the walk", response.meta["listing_page"])
             self.stats.set_value("beehive/walk_finished", True)
+
+
+class RecheckMiddleware(BaseSpiderMiddleware):
+    """Ask the site again for archived releases whose recheck is due, conditionally.
+
+    After the spider's start requests, yields up to BEEHIVE_RECHECK_MAX requests for the
+    releases whose ``next_check`` has passed, most overdue first (gone ones included: the
+    site sometimes restores a release), each with If-None-Match / If-Modified-Since from
+    its last capture, so that an unchanged page costs a 304 and no download. Off with
+    BEEHIVE_RECHECK_MAX=0, with BEEHIVE_FULL (which fetches everything anyway) and with
+    BEEHIVE_URLS (exactly those releases).
+    """
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        settings = crawler.settings
+        self.limit = settings.getint("BEEHIVE_RECHECK_MAX")
+        if settings.getbool("BEEHIVE_FULL") or settings.getlist("BEEHIVE_URLS"):
+            self.limit = 0
+        self.db = settings.get("BEEHIVE_DB") or f"{settings.get('BEEHIVE_OUT')}/ledger.db"
+
+    async def process_start(self, start):
+        async for request in start:
+            yield request
+        if self.limit <= 0:
+            return
+        ledger = Ledger(self.db)
+        try:
+            due = ledger.due(self.limit)
+        finally:
+            ledger.close()
+        if due:
+            logger.info("rechecking %d archived releases whose recheck is due", len(due))
+        spider = self.crawler.spider
+        for release in due:
+            headers = {}
+            if release["etag"]:
+                headers["If-None-Match"] = release["etag"]
+            if release["last_modified"]:
+                headers["If-Modified-Since"] = release["last_modified"]
+            request = spider.release_request(release["url"])
+            # 304 is no error here: let it through to the spider.
+            yield request.replace(headers=headers, meta={
+                **request.meta, "recheck": True, "handle_httpstatus_list": [304]})
 
 
 class BackoffRetryMiddleware(RetryMiddleware):
@@ -267,3 +318,54 @@ class UnreachableMiddleware:
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="unreachable"))
         # An IgnoreRequest: Scrapy's robots.txt middleware logs anything else with a traceback.
         raise SiteUnreachable(stats.get_value("beehive/unreachable"))
+
+
+class OffsiteRedirect(IgnoreRequest):
+    kind = "failed"
+
+
+class OffsiteRedirectMiddleware:
+    """A redirect that leaves the site (another host or port, or a scheme other than http(s))
+    fails the request, naming its target, before Scrapy's RedirectMiddleware can act on it.
+
+    Scrapy would otherwise drop a redirect to another host silently in its offsite filter
+    (or follow it, for a request that is not filtered), and hand a redirect to another
+    scheme on as a bare 301; either way the release would be lost without a word. Placed
+    after RedirectMiddleware (nearer the downloader), so it sees the 3xx response first;
+    the target is never requested.
+    """
+
+    REDIRECTS = {301, 302, 303, 307, 308}
+    DEFAULT_PORTS = {"http": 80, "https": 443}
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls()
+
+    async def process_response(self, request, response, spider=None):
+        location = response.headers.get("Location")
+        if response.status not in self.REDIRECTS or not location or \
+                request.meta.get("dont_redirect"):
+            return response
+        target = urljoin(request.url, location.decode("latin-1").strip())
+        if not self.same_site(request.url, target):
+            raise OffsiteRedirect(f"redirected off the site to {target} "
+                                  f"(HTTP {response.status}); not followed")
+        return response
+
+    @classmethod
+    def same_site(cls, source: str, target: str) -> bool:
+        """Same host name and port (an http -> https upgrade on the default ports counts)."""
+        source, target = urlsplit(source), urlsplit(target)
+        if target.scheme not in cls.DEFAULT_PORTS:
+            return False
+        try:
+            source_port = source.port or cls.DEFAULT_PORTS.get(source.scheme)
+            target_port = target.port or cls.DEFAULT_PORTS[target.scheme]
+        except ValueError:  # a port that is not a number
+            return False
+        if source_port != target_port and not (
+                source_port == cls.DEFAULT_PORTS.get(source.scheme)
+                and target_port == cls.DEFAULT_PORTS[target.scheme]):
+            return False
+        return source.hostname == target.hostname

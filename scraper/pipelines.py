@@ -5,11 +5,15 @@ rebuild`` and ``beehive convert`` use; a failure is recorded with its reason, so
 tries it again. The pipeline also holds the archive's lock for the whole run and writes the
 run's row and its one-line summary.
 
-Neither step runs in the reactor's process, which meanwhile goes on downloading: pages are
-parsed and rendered (pure, CPU-bound) in a renderer process, and their files and ledger rows
-written (mostly waiting on fsync) in a writer process. There is one of each, taking work
-first in, first out, so releases become durable in the order they arrived, and each is
-counted here only once its file and row are.
+What it returns is what Scrapy's feed exports (``scrapy crawl releases -O new.jsonl``)
+write: a ReleaseRecord for each release archived or updated; everything else (unchanged
+releases, failures) is dropped quietly, at DEBUG level.
+
+Neither parsing nor saving runs in the reactor's process, which meanwhile goes on
+downloading: pages are parsed and rendered (pure, CPU-bound) in a renderer process, and
+every ledger write (files and rows, failures) is made in a writer process (mostly waiting on
+fsync). There is one of each, taking work first in, first out, so releases become durable in
+the order they arrived, and each is counted here only once its file and row are.
 """
 
 from __future__ import annotations
@@ -22,11 +26,15 @@ import sys
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 
+from scrapy.exceptions import DropItem
+
 from archive.archiver import Archiver, Rendered, Saved, render
 from archive.parse import BlockedPage, ParseError, parse_release
+from archive.schedule import Schedule
 from archive.store import UnsafePath
 from archive.urls import release_slug
-from scraper.items import ReleaseFailure, ReleasePage
+from archive.report import record_for
+from scraper.items import ReleaseFailure, ReleaseNotModified, ReleasePage, ReleaseRecord
 
 # Sent just before the summary line is printed, so that whatever draws on the terminal (the
 # progress line) can get out of its way.
@@ -39,13 +47,14 @@ OUTCOME_EXIT = {"ok": 0, "failed": 1, "blocked": 3, "unreachable": 5}
 
 class ArchivePipeline:
     def __init__(self, crawler):
-        settings = crawler.settings
+        settings = self.settings = crawler.settings
         self.signals = crawler.signals
         self.stats = crawler.stats
         self.log_level = settings.get("LOG_LEVEL") if settings.getbool("LOG_ENABLED") else None
         # Raises ArchiveBusy before anything is fetched when another run holds the archive.
-        self.location = (settings.get("BEEHIVE_OUT"), settings.get("BEEHIVE_DB"))
-        self.archiver = Archiver(*self.location).lock()
+        self.location = (settings.get("BEEHIVE_OUT"), settings.get("BEEHIVE_DB"),
+                         settings.get("BEEHIVE_RECHECK_INTERVALS"))
+        self.archiver = Archiver(*self.location[:2], Schedule.parse(self.location[2])).lock()
         self.run_id = None
         self.started = None
 
@@ -58,7 +67,10 @@ class ArchivePipeline:
         removed = self.archiver.store.remove_temporary_files()
         if removed:
             logger.warning("removed %d temporary files left by an interrupted run", removed)
-        self.run_id = self.archiver.ledger.start_run("crawl")
+        # A --url run walks no listing: it must not count as a crawl whose walk stopped
+        # short, or the next crawl would walk the whole listing again.
+        only_urls = self.settings.getlist("BEEHIVE_URLS")
+        self.run_id = self.archiver.ledger.start_run("crawl --url" if only_urls else "crawl")
         # spawn: fresh interpreters, which inherit neither the archive's lock (held here for
         # the whole run) nor the reactor's threads.
         spawn = multiprocessing.get_context("spawn")
@@ -68,12 +80,22 @@ class ArchivePipeline:
         start_deaf_to_stop_signals(self.renderer, self.writer)
 
     async def process_item(self, item, spider=None):
+        if getattr(item, "recheck", False) or isinstance(item, ReleaseNotModified):
+            self.stats.inc_value("beehive/rechecked")
         if isinstance(item, ReleaseFailure):
             await self.fail(item.url, item.kind, item.reason, item.status)
-            return item
+            raise DropItem(f"{item.kind}: {item.url}", log_level="DEBUG")
+        if isinstance(item, ReleaseNotModified):
+            await on(self.writer, not_modified, item.url, item.etag, item.last_modified)
+            self.stats.inc_value("beehive/not_modified")
+            self.stats.inc_value("beehive/unchanged")
+            logger.info("not modified %s", item.url)
+            raise DropItem(f"not modified: {item.url}", log_level="DEBUG")
+        saved = None
         try:
             rendered = await on(self.renderer, prepare, item)
-            saved = await on(self.writer, save, rendered, item.url)
+            saved = await on(self.writer, save, rendered, item.url, {
+                "etag": item.etag, "last_modified": item.last_modified})
         except BlockedPage:
             await self.fail(item.url, "blocked", "bot protection page", item.status)
         except (ParseError, UnsafePath) as error:
@@ -82,8 +104,18 @@ class ArchivePipeline:
             await self.fail(item.url, "failed", f"could not write its file: {error}", item.status)
         else:
             self.stats.inc_value(f"beehive/{saved.outcome}")
+            if item.recheck and saved.revised:
+                self.stats.inc_value("beehive/changed")
             logger.info("%s %s -> %s", saved.outcome, rendered.url, saved.path)
-        return item
+        return self.feed_record(item, rendered if saved else None, saved)
+
+    def feed_record(self, item, release, saved):
+        """The record a feed export gets for a release this run archived or updated."""
+        if saved is None or saved.outcome not in ("new", "updated"):
+            raise DropItem(f"{saved.outcome if saved else 'failed'}: {item.url}",
+                           log_level="DEBUG")
+        return ReleaseRecord(**record_for(self.archiver.ledger, release.url),
+                             outcome=saved.outcome)
 
     @staticmethod
     def parse(page: ReleasePage):
@@ -109,7 +141,8 @@ class ArchivePipeline:
         self.renderer.shutdown(wait=True)
         stats = self.stats
         figures = {name: stats.get_value(f"beehive/{name}", 0)
-                   for name in ("new", "updated", "unchanged", "failed", "gone")}
+                   for name in ("new", "updated", "unchanged", "failed", "gone", "rechecked",
+                                "changed", "not_modified")}
         figures["blocked"] = stats.get_value("beehive/blocks", 0)
         figures["requested"] = stats.get_value("downloader/request_count", 0)
         if stats.get_value("beehive/unreachable"):
@@ -123,10 +156,9 @@ class ArchivePipeline:
         walk_finished = (bool(stats.get_value("beehive/walk_finished"))
                          and outcome not in ("blocked", "unreachable"))
         elapsed = round(time.monotonic() - self.started, 2)
-        reason = stats.get_value("beehive/reason")
         self.archiver.ledger.finish_run(self.run_id, outcome=outcome, elapsed=elapsed,
-                                        walk_finished=int(walk_finished), reason=reason,
-                                        **figures)
+                                        walk_finished=int(walk_finished),
+                                        reason=stats.get_value("beehive/reason"), **figures)
         stats.set_value("beehive/outcome", outcome)
         self.archiver.close()
         self.signals.send_catch_log(signal=run_finished)
@@ -170,18 +202,23 @@ def prepare(page: ReleasePage) -> Rendered:
 writer_archiver: Archiver | None = None
 
 
-def open_writer(out, db) -> None:
+def open_writer(out, db, recheck_intervals) -> None:
     global writer_archiver
-    writer_archiver = Archiver(out, db)  # unlocked: the crawl's process holds the lock
+    # Unlocked: the crawl's process holds the lock for the whole run.
+    writer_archiver = Archiver(out, db, Schedule.parse(recheck_intervals))
 
 
-def save(item: Rendered, requested_url: str) -> Saved:
+def save(item: Rendered, requested_url: str, validators: dict) -> Saved:
     """Its file and ledger row, durably: the writer process runs it."""
-    return writer_archiver.save_rendered(item, requested_url)
+    return writer_archiver.save_rendered(item, requested_url, validators)
 
 
 def record_failure(*args) -> None:
     writer_archiver.ledger.record_failure(*args)
+
+
+def not_modified(*args) -> None:
+    writer_archiver.ledger.not_modified(*args)
 
 
 def on(executor, function, *args):

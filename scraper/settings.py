@@ -14,6 +14,13 @@ BEEHIVE_BASE_URL = "https://www.beehive.govt.nz"  # where requests go; productio
 BEEHIVE_OUT = "beehive-archive"  # the archive folder: releases/ and ledger.db
 BEEHIVE_DB = None  # the ledger, when not <BEEHIVE_OUT>/ledger.db
 BEEHIVE_FULL = False  # walk the whole listing and fetch every release again (picks up edits)
+BEEHIVE_URLS = []  # fetch exactly these releases (archived or new), and no listing
+BEEHIVE_RECHECK_MAX = 30  # archived releases rechecked per run when due (0: none)
+# How often to recheck a release, by its age (see archive/schedule.py and the README).
+BEEHIVE_RECHECK_INTERVALS = "2d:3h,2w:1d,90d:1w,365d:60d,*:180d"
+# Also keep every response received, with its request, as gzipped WARC 1.1 under <out>/warc/.
+BEEHIVE_WARC = False
+BEEHIVE_WARC_MAX_SIZE = 1_000_000_000  # bytes: a run's WARC file rolls over to a new one here
 
 # -- politeness ---------------------------------------------------------------------------------
 USER_AGENT = "beehive-archive/0.1 (+https://github.com/beehive-archive/beehive-archive)"
@@ -23,8 +30,13 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 1
 DOWNLOAD_DELAY = 1.0
 DOWNLOAD_DELAY_JITTER = 0  # exactly DOWNLOAD_DELAY between requests
 COOKIES_ENABLED = False
+
+# -- nothing listens, nothing is written outside the archive --------------------------------------
+# Both consoles run code sent to them; an unattended archiver has no use for either. The
+# remote-control extension would also leave a job file (port and token) under the user's
+# state directory. `-s REMOTE_CONTROL_ENABLED=True` brings it back for someone who wants it.
 TELNETCONSOLE_ENABLED = False
-REMOTE_CONTROL_ENABLED = False  # no control port on an unattended crawler
+REMOTE_CONTROL_ENABLED = False
 
 # -- faults ---------------------------------------------------------------------------------------
 DOWNLOAD_TIMEOUT = 30
@@ -46,10 +58,16 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "scraper.middlewares.BackoffRetryMiddleware": 550,
     "scraper.middlewares.BotProtectionMiddleware": 560,
+    # Below the retries, so that it sees only what retrying did not cure.
     "scraper.middlewares.UnreachableMiddleware": 540,
+    # After Scrapy's RedirectMiddleware (600), so that it sees a redirect first.
+    "scraper.middlewares.OffsiteRedirectMiddleware": 610,
+    # Nearest the downloader: responses exactly as received (BEEHIVE_WARC).
+    "scraper.warc.WarcMiddleware": 950,
 }
 SPIDER_MIDDLEWARES = {
     "scraper.middlewares.IncrementalMiddleware": 100,
+    "scraper.middlewares.RecheckMiddleware": 110,
 }
 ITEM_PIPELINES = {
     "scraper.pipelines.ArchivePipeline": 300,
@@ -62,5 +80,8 @@ EXTENSIONS = {
 # when stderr is a terminal (None), or forced on/off. `beehive crawl` logs at WARNING unless
 # -v; the 'beehive summary:' line is printed whatever the level.
 BEEHIVE_PROGRESS = None
+
+# Feed exports (-o/-O): the records as UTF-8 text, not \u escapes.
+FEED_EXPORT_ENCODING = "utf-8"
 
 LOG_LEVEL = "INFO"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import email.utils
+import gzip
 import hashlib
 import html
 import itertools
@@ -115,6 +116,13 @@ class Release:
     region: str          # the content region served inside the page shell
     source: str          # corpus slug it came from (itself for corpus pages)
     raw: tuple[bytes, str] | None = None  # set_release_html override: (body, content type)
+    modified: datetime | None = None  # Last-Modified: when its page last changed
+
+    def touch(self) -> None:
+        """The page changed now: a later Last-Modified, by at least a second (HTTP dates
+        have seconds), so that If-Modified-Since sees every change."""
+        now = _utc(datetime.now(timezone.utc))
+        self.modified = max(now, (self.modified or now) + timedelta(seconds=1))
 
     @property
     def title(self) -> str:
@@ -174,9 +182,11 @@ class Replica:
         self.page_size = page_size
         self.host, self.port = host, port
         self.verbose = False  # standalone mode prints an access log
+        self.compress = False  # gzip 200 answers for clients that accept it, as most sites do
         self._lock = threading.RLock()
         self._releases: dict[str, Release] = {}
         self._redirects: dict[str, str] = {}   # old slug -> new slug (rename)
+        self._redirects_anywhere: dict[str, tuple[int, str]] = {}  # slug -> (status, Location)
         self._aliases: dict[int, str] = {}     # node id -> slug (alias)
         self._extra_links: dict[int, list[tuple[str, str]]] = {}
         self._faults: dict[str, list[dict]] = {}
@@ -304,6 +314,17 @@ class Replica:
             span = _body_span(rel.region)
             at = span[1] if span else rel.region.rindex("</article>")
             rel.region = rel.region[:at] + body_append + rel.region[at:]
+            rel.touch()
+
+    def edit_side_column(self, slug: str, html_fragment: str) -> None:
+        """Add HTML to the left side column (beside the share links): related content,
+        which is no part of the release's record. Same URL, new ETag and Last-Modified."""
+        with self._lock:
+            rel = self._get(slug)
+            marker = '<aside class="ds-three-col__column ds-three-col__left">'
+            at = rel.region.index(marker) + len(marker)
+            rel.region = rel.region[:at] + html_fragment + rel.region[at:]
+            rel.touch()
 
     def remove(self, slug: str) -> None:
         """Unpublish: the page 404s and leaves the listing, the feeds and /node/<n>."""
@@ -321,6 +342,7 @@ class Replica:
             rel = self._releases.pop(old_slug) if old_slug in self._releases else self._get(old_slug)
             rel.slug = new_slug
             rel.region = _rewrite_share_links(rel.region, new_slug)
+            rel.touch()
             self._releases[new_slug] = rel
             self._redirects.pop(new_slug, None)
             # Point earlier redirects and aliases straight at the new slug, no chains.
@@ -330,6 +352,17 @@ class Replica:
             self._aliases = {n: (new_slug if s == old_slug else s)
                              for n, s in self._aliases.items()}
             self._changed()
+
+    def redirect_anywhere(self, slug: str, location: str | None, status: int = 301) -> None:
+        """Make /release/<slug> answer `status` with exactly this Location (another host,
+        another scheme: an open redirect, a moved page); the release stays listed.
+        location=None serves the page again."""
+        with self._lock:
+            self._get(slug)
+            if location is None:
+                self._redirects_anywhere.pop(slug, None)
+            else:
+                self._redirects_anywhere[slug] = (status, location)
 
     def alias(self, node_id: int, slug: str) -> None:
         """Make /node/<node_id> 301 to /release/<slug> (every release's own id already does)."""
@@ -353,6 +386,7 @@ class Replica:
             if slug not in self._releases:
                 self.publish(slug, datetime.now(timezone.utc))
             self._releases[slug].raw = (body, content_type)
+            self._releases[slug].touch()
 
     def synthesize(self, n: int, start: datetime | None = None,
                    step: timedelta = timedelta(hours=1)) -> list[str]:
@@ -533,11 +567,19 @@ class Replica:
                 return self._page(200, _listing_page(self, page))
             if route.startswith("/release/"):
                 slug = route[len("/release/"):]
+                if slug in self._redirects_anywhere:
+                    status, location = self._redirects_anywhere[slug]
+                    return Response(status, b"Moved", "text/html; charset=UTF-8",
+                                    (("Location", location),))
                 rel = self._releases.get(slug)
                 if rel is not None:
                     if rel.raw is not None:
                         return Response(200, rel.raw[0], rel.raw[1])
-                    return self._page(200, _release_page(rel))
+                    page = self._page(200, _release_page(rel))
+                    modified = email.utils.format_datetime(rel.modified or rel.published,
+                                                           usegmt=True)
+                    page.headers += (("Last-Modified", modified),)
+                    return page
                 if slug in self._redirects:
                     return self._redirect(self._redirects[slug])
             m = re.fullmatch(r"/node/(\d+)", route)
@@ -634,14 +676,29 @@ class Replica:
             resp = self.respond(path)
         if resp.status == 200 and not kind and self._not_modified(handler, resp):
             resp = Response(304, b"", resp.content_type,
-                            tuple(h for h in resp.headers if h[0] == "ETag"))
+                            tuple(h for h in resp.headers if h[0] in ("ETag", "Last-Modified")))
+        if (self.compress and resp.status == 200 and not kind
+                and "gzip" in (handler.headers.get("Accept-Encoding") or "")):
+            resp = Response(200, gzip.compress(resp.body, mtime=0), resp.content_type,
+                            resp.headers + (("Content-Encoding", "gzip"),
+                                            ("Vary", "Accept-Encoding")))
         handler.send(resp, head=head, cut=(kind == "cut"))
 
     @staticmethod
     def _not_modified(handler, resp: Response) -> bool:
-        etag = dict(resp.headers).get("ETag")
-        inm = handler.headers.get("If-None-Match")
-        return bool(etag and inm and etag in [t.strip() for t in inm.split(",")])
+        """RFC 9110 13.2.2: If-None-Match decides when sent; else If-Modified-Since."""
+        headers = dict(resp.headers)
+        etag, inm = headers.get("ETag"), handler.headers.get("If-None-Match")
+        if inm:
+            return bool(etag and etag in [t.strip() for t in inm.split(",")])
+        modified, ims = headers.get("Last-Modified"), handler.headers.get("If-Modified-Since")
+        if not (modified and ims):
+            return False
+        try:
+            return email.utils.parsedate_to_datetime(modified) <= \
+                email.utils.parsedate_to_datetime(ims)
+        except (TypeError, ValueError):
+            return False
 
 
 class _Server(ThreadingHTTPServer):

@@ -1,4 +1,5 @@
-"""The releases spider: walks the listing newest first and fetches each release page.
+"""The releases spider: walks the listing newest first and fetches each release page (or,
+with BEEHIVE_URLS, fetches exactly those release pages and walks nothing).
 
 It only discovers and fetches. Which releases are skipped as already archived, and where the
 walk stops, is the IncrementalMiddleware's business; parsing, files and the ledger are the
@@ -15,7 +16,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from archive.urls import PRODUCTION_HOST
-from scraper.items import ReleaseFailure, ReleasePage
+from scraper.items import ReleaseFailure, ReleaseNotModified, ReleasePage
 
 RELEASE_PATH = re.compile(r"^/(release/[^/?#]+|node/\d+)$")
 
@@ -63,7 +64,16 @@ class ReleasesSpider(scrapy.Spider):
     # -- callbacks -------------------------------------------------------------------------------
 
     async def start(self):
-        yield self.listing_request(0)
+        # BEEHIVE_URLS: exactly these releases, now, and no listing (a re-ingest).
+        urls = self.crawler.settings.getlist("BEEHIVE_URLS")
+        for url in urls:
+            production = self.to_production(url.strip())
+            if production and RELEASE_PATH.match(urlsplit(production).path):
+                yield self.release_request(production)
+            else:
+                self.logger.error("not a release URL, skipped: %s", url)
+        if not urls:
+            yield self.listing_request(0)
 
     def parse_listing(self, response):
         """Release links by their path, not by teaser class names (the teaser markup varies)."""
@@ -83,23 +93,31 @@ class ReleasesSpider(scrapy.Spider):
             yield self.listing_request(page).replace(url=urljoin(response.url, next_href))
 
     def parse_release(self, response):
+        validators = {name: (response.headers.get(header) or b"").decode("latin-1") or None
+                      for name, header in (("etag", "ETag"), ("last_modified", "Last-Modified"))}
+        if response.status == 304:  # a conditional recheck: as captured
+            yield ReleaseNotModified(response.meta["release_url"], **validators)
+            return
         yield ReleasePage(
             url=response.meta["release_url"],
             final_url=self.to_production(response.url) or response.meta["release_url"],
             status=response.status,
             content_type=response.headers.get("Content-Type", b"").decode("latin-1"),
             body=response.body,
+            recheck=bool(response.meta.get("recheck")),
+            **validators,
         )
 
     def release_failed(self, failure: Failure):
         url = failure.request.meta["release_url"]
+        recheck = bool(failure.request.meta.get("recheck"))
         if failure.check(HttpError):
             status = failure.value.response.status
             kind = "gone" if status in (404, 410) else "failed"
-            yield ReleaseFailure(url, kind, f"HTTP {status}", status)
+            yield ReleaseFailure(url, kind, f"HTTP {status}", status, recheck=recheck)
         else:
             yield ReleaseFailure(url, getattr(failure.value, "kind", "failed"),
-                                 describe(failure.value))
+                                 describe(failure.value), recheck=recheck)
 
     def listing_failed(self, failure: Failure):
         self.crawler.stats.inc_value("beehive/listing_failed")
