@@ -76,7 +76,7 @@ class ArchivePipeline:
         spawn = multiprocessing.get_context("spawn")
         self.renderer = ProcessPoolExecutor(1, mp_context=spawn)
         self.writer = ProcessPoolExecutor(1, mp_context=spawn, initializer=open_writer,
-                                          initargs=self.location)
+                                          initargs=(*self.location, self.run_id))
         start_deaf_to_stop_signals(self.renderer, self.writer)
 
     async def process_item(self, item, spider=None):
@@ -202,10 +202,11 @@ def prepare(page: ReleasePage) -> Rendered:
 writer_archiver: Archiver | None = None
 
 
-def open_writer(out, db, recheck_intervals) -> None:
+def open_writer(out, db, recheck_intervals, run_id) -> None:
     global writer_archiver
     # Unlocked: the crawl's process holds the lock for the whole run.
     writer_archiver = Archiver(out, db, Schedule.parse(recheck_intervals))
+    writer_archiver.ledger.run_id = run_id  # what it writes belongs to this run
 
 
 def save(item: Rendered, requested_url: str, validators: dict) -> Saved:
