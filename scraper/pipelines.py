@@ -71,13 +71,29 @@ class ArchivePipeline:
         # short, or the next crawl would walk the whole listing again.
         only_urls = self.settings.getlist("BEEHIVE_URLS")
         self.run_id = self.archiver.ledger.start_run("crawl --url" if only_urls else "crawl")
-        # spawn: fresh interpreters, which inherit neither the archive's lock (held here for
-        # the whole run) nor the reactor's threads.
+        self._renderer = self._writer = None  # started with the first item: see below
+
+    @property
+    def renderer(self) -> ProcessPoolExecutor:
+        if self._renderer is None:
+            self.start_processes()
+        return self._renderer
+
+    @property
+    def writer(self) -> ProcessPoolExecutor:
+        if self._writer is None:
+            self.start_processes()
+        return self._writer
+
+    def start_processes(self) -> None:
+        """The renderer and the writer, when there is something to archive (a run with
+        nothing new starts neither). spawn: fresh interpreters, which inherit neither the
+        archive's lock (held here for the whole run) nor the reactor's threads."""
         spawn = multiprocessing.get_context("spawn")
-        self.renderer = ProcessPoolExecutor(1, mp_context=spawn)
-        self.writer = ProcessPoolExecutor(1, mp_context=spawn, initializer=open_writer,
-                                          initargs=(*self.location, self.run_id))
-        start_deaf_to_stop_signals(self.renderer, self.writer)
+        self._renderer = ProcessPoolExecutor(1, mp_context=spawn)
+        self._writer = ProcessPoolExecutor(1, mp_context=spawn, initializer=open_writer,
+                                           initargs=(*self.location, self.run_id))
+        start_deaf_to_stop_signals(self._renderer, self._writer)
 
     async def process_item(self, item, spider=None):
         if getattr(item, "recheck", False) or isinstance(item, ReleaseNotModified):
@@ -137,8 +153,9 @@ class ArchivePipeline:
         logger.warning("%s %s: %s", kind, url, reason)
 
     def close_spider(self, spider=None):
-        self.writer.shutdown(wait=True)  # every item is through by now
-        self.renderer.shutdown(wait=True)
+        for executor in (self._writer, self._renderer):  # every item is through by now
+            if executor is not None:
+                executor.shutdown(wait=True)
         stats = self.stats
         figures = {name: stats.get_value(f"beehive/{name}", 0)
                    for name in ("new", "updated", "unchanged", "failed", "gone", "rechecked",
