@@ -16,7 +16,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED, EXIT_BUSY = 0, 1, 2, 3, 4
 EXIT_STATUSES = """\b
 Exit status:
   0  every discovered release was captured
-  1  some releases (or listing pages) failed; the ledger says which and why
+  1  some releases (or listing pages) failed; the ledger says which and why;
+     or history discovery is incomplete (the search gave no results: see status)
   2  usage error
   3  the site's bot protection blocked the crawler, and the run stopped early
   4  another beehive run is using this archive"""
@@ -91,26 +92,37 @@ def setting_pair(ctx, param, values):
 @click.option("--delay", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Seconds between requests (one request at a time).")
 @click.option("--full", is_flag=True,
-              help="Walk the whole listing and fetch every release again (picks up edits), "
-                   "instead of stopping at the first listing page with nothing new.")
+              help="Walk the whole listing and every government's search, and fetch every "
+                   "release again (picks up edits), instead of stopping at the first page "
+                   "with nothing new. Also tries again a search that gave no results.")
+@click.option("--seed", "seeds", multiple=True, metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False),
+              help="Also fetch the releases this file names, unless archived: one URL a line "
+                   "('#' comments), the discovery-index JSON of the reference exporter, or a "
+                   "sitemap. Repeatable. For when the site's search gives no results.")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
               callback=setting_pair, help="A Scrapy setting, as with scrapy crawl -s.")
-def crawl(base_url, out, db, delay, full, settings):
+def crawl(base_url, out, db, delay, full, seeds, settings):
     """Archive the releases published since the last run.
 
-    Walks the listing newest first and fetches each release the ledger does not
-    hold, stopping at the first listing page with nothing new. The first run
-    walks the whole listing. Releases that failed last time are tried again.
-    Ends with one line starting 'beehive summary:'.
+    Reads the releases feed and fetches each release the ledger does not hold;
+    when the feed does not reach back to an archived release, walks the listing
+    newest first until a page with nothing new. The first run walks the whole
+    listing, and the site's search for each government since 1993 (the listing
+    covers the current government only); a run after one that was interrupted
+    resumes the walks where they stopped. Releases that failed last time are
+    tried again. Ends with one line starting 'beehive summary:'.
 
     \b
     beehive crawl
     beehive crawl --out ~/beehive --delay 2
+    beehive crawl --seed 1999-2002-labour.json --seed more-urls.txt
     beehive crawl --base-url http://127.0.0.1:8000 -s LOG_LEVEL=WARNING
     """
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
+    from scraper.discovery import SeedError
     from scraper.pipelines import OUTCOME_EXIT
 
     crawl_settings = Settings()
@@ -122,6 +134,8 @@ def crawl(base_url, out, db, delay, full, settings):
         "DOWNLOAD_DELAY": delay,
         "BEEHIVE_FULL": full,
     }, priority="cmdline")
+    if seeds:
+        crawl_settings.set("BEEHIVE_SEEDS", list(seeds), priority="cmdline")
     crawl_settings.update(dict(settings), priority="cmdline")
 
     process = CrawlerProcess(crawl_settings)
@@ -133,6 +147,8 @@ def crawl(base_url, out, db, delay, full, settings):
         error = errors[0].value
         if isinstance(error, ArchiveBusy):
             fail(f"{error}; try again when it has finished", EXIT_BUSY)
+        if isinstance(error, SeedError):
+            fail(str(error), EXIT_USAGE)
         fail(f"the crawl could not run: {type(error).__name__}: {error}")
     outcome = crawler.stats.get_value("beehive/outcome")
     sys.exit(OUTCOME_EXIT.get(outcome, EXIT_FAILED))

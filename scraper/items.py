@@ -18,3 +18,12 @@ class ReleaseFailure:
     kind: str  # "failed", "gone" or "blocked"
     reason: str
     status: int | None = None
+
+
+@dataclass
+class WalkPage:
+    """What a discovery page (listing, search, feed) said beyond its links, for the
+    IncrementalMiddleware, which consumes it: never reaches the pipeline."""
+    walk: str  # "listing", "feed" or "search:<government facet>"
+    page: int
+    reported: int | None = None  # the search's "N results", when it says

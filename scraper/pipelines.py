@@ -20,7 +20,7 @@ from scraper.items import ReleaseFailure, ReleasePage
 
 logger = logging.getLogger(__name__)
 
-OUTCOME_EXIT = {"ok": 0, "failed": 1, "blocked": 3}
+OUTCOME_EXIT = {"ok": 0, "failed": 1, "incomplete": 1, "blocked": 3}
 
 
 class ArchivePipeline:
@@ -42,6 +42,7 @@ class ArchivePipeline:
         if removed:
             logger.warning("removed %d temporary files left by an interrupted run", removed)
         self.run_id = self.archiver.ledger.start_run("crawl")
+        self.stats.set_value("beehive/run_id", self.run_id)  # walks record their progress with it
 
     def process_item(self, item, spider=None):
         if isinstance(item, ReleaseFailure):
@@ -90,6 +91,8 @@ class ArchivePipeline:
             outcome = "blocked"
         elif figures["failed"] or stats.get_value("beehive/listing_failed"):
             outcome = "failed"
+        elif stats.get_value("beehive/history_unavailable") or stats.get_value("beehive/search_forbidden"):
+            outcome = "incomplete"
         else:
             outcome = "ok"
         walk_finished = bool(stats.get_value("beehive/walk_finished")) and outcome != "blocked"
@@ -98,6 +101,13 @@ class ArchivePipeline:
                                         walk_finished=int(walk_finished), **figures)
         stats.set_value("beehive/outcome", outcome)
         self.archiver.close()
+        if stats.get_value("beehive/history_unavailable") or stats.get_value("beehive/search_forbidden"):
+            logger.warning(
+                "history discovery is incomplete: the site's search %s; add the missing releases "
+                "with 'beehive crawl --seed FILE' (URLs, discovery-index JSON or a sitemap), or try "
+                "the search again with 'beehive crawl --full'; 'beehive status' lists them",
+                "is forbidden by robots.txt" if stats.get_value("beehive/search_forbidden") else
+                f"gave no results for {stats.get_value('beehive/history_unavailable')} governments")
         logger.info(
             "beehive summary: outcome=%s requested=%d new=%d updated=%d unchanged=%d "
             "failed=%d gone=%d blocked=%d elapsed=%.1fs",

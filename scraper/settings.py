@@ -14,6 +14,9 @@ BEEHIVE_BASE_URL = "https://www.beehive.govt.nz"  # where requests go; productio
 BEEHIVE_OUT = "beehive-archive"  # the archive folder: releases/ and ledger.db
 BEEHIVE_DB = None  # the ledger, when not <BEEHIVE_OUT>/ledger.db
 BEEHIVE_FULL = False  # walk the whole listing and fetch every release again (picks up edits)
+# Seed files: releases to fetch besides what the walks find (text, discovery-index JSON or
+# sitemap); a list, or comma-separated with -s BEEHIVE_SEEDS=a.txt,b.json
+BEEHIVE_SEEDS = []
 
 # -- politeness ---------------------------------------------------------------------------------
 USER_AGENT = "beehive-archive/0.1 (+https://github.com/beehive-archive/beehive-archive)"
