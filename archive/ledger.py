@@ -188,6 +188,14 @@ class Ledger:
             ).fetchone()
         )
 
+    def canonical_url(self, url: str) -> str | None:
+        """The canonical URL of the release this URL (or alias, such as /node/N) is archived
+        under; None when the archive does not know it."""
+        row = self.db.execute(
+            "select url from releases where url = :u union all "
+            "select canonical from aliases where url = :u limit 1", {"u": url}).fetchone()
+        return row[0] if row else None
+
     def retry_urls(self) -> list[str]:
         """Releases whose last attempt failed: the next run tries them again."""
         return [row["url"] for row in self.db["failures"].rows_where(

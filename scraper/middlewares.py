@@ -41,6 +41,7 @@ class Walk:
     resume: int = 0  # where an earlier, unfinished walk stopped
     ended: str | None = None  # how it ended in this run (see Ledger.end_walk)
     pages: int = 0  # pages read in this run
+    last_page: int = -1  # the page read last
 
 
 class IncrementalMiddleware(BaseSpiderMiddleware):
@@ -103,16 +104,19 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
             row["finished"] or row["outcome"] in ("unavailable", "forbidden"))
 
     def wanted(self, request: scrapy.Request) -> bool:
-        """Is this release to be fetched (not archived, not requested already in this run)?"""
+        """Is this release to be fetched (not archived, not requested already in this run,
+        under this URL or the one it is an alias of)?"""
         url = request.meta["release_url"]
-        if url in self.requested or not (self.full or not self.ledger.is_known(url)):
+        canonical = self.ledger.canonical_url(url)
+        if url in self.requested or canonical in self.requested or canonical and not self.full:
             return False
         self.requested.add(url)
         return True
 
     def is_new(self, url: str) -> bool:
         """New to the archive as it was when this run started."""
-        return url in self.requested or not self.ledger.is_known(url)
+        canonical = self.ledger.canonical_url(url)
+        return canonical is None or url in self.requested or canonical in self.requested
 
     async def process_start(self, start):
         async for request in start:
@@ -147,6 +151,7 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
             return
         walk, page = self.walk(name), response.meta["walk_page"]
         walk.pages += 1
+        walk.last_page = page
         listed = new = 0
         next_page = reported = None
         async for item in result:
@@ -217,9 +222,10 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
 
     def resume_page(self, walk: Walk, page: int) -> int:
         """Where this walk resumes if the run ends now: the earliest page whose releases
-        are not all in yet (this one, at the latest)."""
+        are not all in yet, else the page after this one (never before where an earlier
+        run stopped)."""
         pending = [at for name, at in self.outstanding.values() if name == walk.name]
-        return max(min(pending + [page]), walk.resume)
+        return max(min(pending) if pending else page + 1, walk.resume)
 
     def record_ended(self) -> None:
         """Record the walks that ended once every release they led to is in (or failed)."""
@@ -229,9 +235,18 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
             self.ended.remove(walk)
 
     def release_done(self, item=None, request=None, **kwargs):
+        """A release a walk led to is in (or recorded as failed): when it was the last one
+        of the walk's latest page, the walk resumes after that page."""
         url = getattr(item, "url", None) or (request.meta.get("release_url") if request else None)
-        if self.outstanding.pop(url, None) and self.ended:
+        source = self.outstanding.pop(url, None)
+        if source is None:
+            return
+        walk = self.walks[source[0]]
+        if walk.ended:
             self.record_ended()
+        elif source[1] == walk.last_page and source[1] >= walk.resume and \
+                not any(name == walk.name for name, _ in self.outstanding.values()):
+            self.ledger.walk_progress(walk.name, source[1] + 1, self.run_id)
 
     def spider_idle(self):
         """With BEEHIVE_FULL, once every walk has ended: ask again for archived releases no
