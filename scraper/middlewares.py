@@ -110,7 +110,7 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         canonical = self.ledger.canonical_url(url)
         if url in self.requested or canonical in self.requested or canonical and not self.full:
             return False
-        self.requested.add(url)
+        self.requested.update((url, canonical or url))
         return True
 
     def is_new(self, url: str) -> bool:
