@@ -102,10 +102,10 @@ def format_status(report: dict) -> Iterator[str]:
     history = report["history"]
     missing = [row for row in history if not row["walk_finished"]]
     if missing:
-        yield (f"history discovery: incomplete ({len(missing)} of {len(history)} governments' "
-               "search walks not finished; 'beehive crawl' resumes them, or add releases "
-               "with 'beehive crawl --seed FILE', and 'beehive crawl --full' retries a search "
-               "that gave no results)")
+        yield (f"history discovery: incomplete: {len(missing)} of {len(history)} governments' "
+               "search walks not finished (an unfinished walk resumes in the next 'beehive "
+               "crawl'; for a search unavailable or forbidden, add its releases with 'beehive "
+               "crawl --seed FILE', or try it again with 'beehive crawl --full')")
     else:
         yield "history discovery: complete (every government's search walked to its end)"
     yield f"  {'government':<32} {'search reported':>15} {'archived':>9}  walk"

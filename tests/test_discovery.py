@@ -161,3 +161,24 @@ def test_a_bad_seed_file_is_one_clear_line(tmp_path, content, says):
 def test_a_missing_seed_file(tmp_path):
     with pytest.raises(SeedError, match="No such file"):
         read_seeds(tmp_path / "nope.txt")
+
+
+def test_the_replica_modes_are_reachable_from_its_command_line():
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.replica", "--port", "0", "--quiet",
+         "--listing", "current", "--search", "javascript"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        base = process.stdout.readline().strip()
+        import urllib.request
+
+        listing = urllib.request.urlopen(base + "/releases").read().decode()
+        search = urllib.request.urlopen(search_url(base, 4637, 0)).read()
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert listing.count('class="views-row"') == 8  # the current government's releases
+    assert parse_search_page(search, base + "/search", base).results == []

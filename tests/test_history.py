@@ -93,23 +93,21 @@ def test_first_crawl_archives_every_government_and_a_no_op_costs_two_requests(li
     assert site.paths == ["/robots.txt", "/releases/feed"]
     assert summary(again)["requested"] == "2"
 
-
-def test_new_releases_come_from_the_feed_and_a_full_run_walks_the_search_again(live_like, tmp_path):
-    site, out = live_like, tmp_path / "archive"
-    assert crawl(site, out).returncode == 0
+    # Something new: the feed has it and reaches back to archived releases. Still no search.
     newest = site.published(site.slugs[0])
     site.publish("fresh-release", newest + timedelta(hours=1))
     site.clear_requests()
-    result = crawl(site, out)
-    assert summary(result)["new"] == "1"
+    fresh = crawl(site, out)
+    assert summary(fresh)["new"] == "1"
     assert site.paths == ["/robots.txt", "/releases/feed", "/release/fresh-release"]
 
+    # --full walks every search again; each release is fetched once, though the listing,
+    # the search and node links all lead to it.
     site.clear_requests()
     full = crawl(site, out, "--full")
     assert full.returncode == 0, full.stderr[-3000:]
     assert summary(full)["unchanged"] == "52"
     assert sorted({facet for facet, _ in searched(site.paths)}) == sorted(f for f, _ in GOVERNMENTS)
-    # Each release fetched once, though the listing, the search and node links all lead to it.
     releases = [p for p in site.paths if p.startswith("/release/")]
     assert len(releases) == len(set(releases)) == 52
 
@@ -136,7 +134,7 @@ def test_status_shows_per_government_what_search_reported_and_what_is_archived(t
     assert history[4194]["walk"] == "unavailable" and not history[4194]["walk_finished"]
     text = beehive("status", "--out", out).stdout
     assert "  2005-2008 Labour                              35        35  finished" in text
-    assert "history discovery: incomplete (1 of 11" in text
+    assert "history discovery: incomplete: 1 of 11" in text
 
 
 # -- 3. seeds, for when the search cannot serve --------------------------------------------------
@@ -165,9 +163,8 @@ def write_seeds(kind: str, urls: list[str], folder: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["text", "discovery-index", "sitemap"])
 def test_search_needing_javascript_says_history_is_incomplete_and_seeds_complete_it(
-        needs_javascript, tmp_path, kind):
+        needs_javascript, tmp_path):
     site, out = needs_javascript, tmp_path / "archive"
     first = crawl(site, out)
     assert first.returncode == 1, first.stderr[-3000:]
@@ -177,52 +174,44 @@ def test_search_needing_javascript_says_history_is_incomplete_and_seeds_complete
     assert len(files(out)) == 8  # what the listing covers
     assert {row["walk"] for row in status_json(out)["history"]} == {"unavailable"}
 
-    # An hourly run does not walk the unavailable search again: ok, robots.txt and the feed.
+    # An hourly run does not walk the unavailable search again.
     site.clear_requests()
     hourly = crawl(site, out)
     assert hourly.returncode == 0 and not searched(site.paths)
 
+    # Seeds in each format, a third each (one file of every release would do as well);
+    # archived ones are skipped.
     archived = {r["url"] for r in rows(out / "ledger.db", "select url from releases")}
     everything = [(site.url(s), site.published(s).strftime("%Y-%m-%dT%H:%M:%SZ")) for s in site.slugs]
-    seeds = write_seeds(kind, everything if kind == "discovery-index" else [u for u, _ in everything],
-                        tmp_path)
+    thirds = [everything[i::3] for i in range(3)]
+    for folder in ("text", "json", "xml"):
+        (tmp_path / folder).mkdir()
+    seeds = [write_seeds("text", [u for u, _ in thirds[0]], tmp_path / "text"),
+             write_seeds("discovery-index", thirds[1], tmp_path / "json"),
+             write_seeds("sitemap", [u for u, _ in thirds[2]], tmp_path / "xml")]
     site.clear_requests()
-    seeded = crawl(site, out, "--seed", seeds)
+    seeded = crawl(site, out, *[arg for seed in seeds for arg in ("--seed", seed)])
     assert seeded.returncode == 0, seeded.stderr[-3000:]
     assert summary(seeded)["new"] == str(51 - len(archived))
     assert files(out) == {p.relative_to(EXPECTED).as_posix() for p in EXPECTED.rglob("*.md")}
-    # Archived seeds are skipped: every release fetched is one that was missing.
     fetched = {f"https://www.beehive.govt.nz{p}" for p in site.paths if p.startswith("/release/")}
     assert fetched and not fetched & archived
     assert not searched(site.paths)
+    assert {row["archived"] for row in status_json(out)["history"]} != {0}
+
+    # The search works again: --full tries it, and history discovery is complete.
+    site.search = "html"
+    full = crawl(site, out, "--full")
+    assert full.returncode == 0, full.stderr[-3000:]
+    assert all(row["walk_finished"] for row in status_json(out)["history"])
+    assert "history discovery: complete" in beehive("status", "--out", out).stdout
 
 
-def test_seed_is_repeatable_and_a_setting(needs_javascript, tmp_path):
-    site, out = needs_javascript, tmp_path / "archive"
-    old = [site.url(s) for s in site.slugs[-3:]]
-    first, second = write_seeds("text", old[:2], tmp_path), tmp_path / "more.txt"
-    second.write_text(old[2] + "\n")
-    result = crawl(site, out, "--seed", first, "--seed", second)
-    assert {f"https://www.beehive.govt.nz{p}" for p in site.paths} >= set(old)
-    assert summary(result)["new"] == "11"  # 8 listed, 3 seeded
-    # The same through the Scrapy setting (comma-separated), as `scrapy crawl -s` gives it.
-    site.clear_requests()
-    more = [site.url(s) for s in site.slugs[-5:-3]]
-    third, fourth = tmp_path / "third.txt", tmp_path / "fourth.txt"
-    third.write_text(more[0] + "\n")
-    fourth.write_text(more[1] + "\n")
-    result = crawl(site, out, "-s", f"BEEHIVE_SEEDS={third},{fourth}")
-    # 2 seeded, and 2 of 2020-2023 that the feed (newest 10) shows but the listing did not.
-    assert summary(result)["new"] == "4"
-    assert set(more) <= {r["url"] for r in rows(out / "ledger.db", "select url from releases")}
-
-
-@pytest.mark.parametrize("content", [
-    b'{"releases": [',
-    b"https://www.beehive.govt.nz/release/fine\nhttps://example.com/release/evil\n",
-    b"<html><body>not a sitemap</body></html>",
+@pytest.mark.parametrize("content, how", [
+    (b'{"releases": [', "--seed"),
+    (b"https://www.beehive.govt.nz/release/fine\nhttps://example.com/release/evil\n", "--seed"),
+    (b"<html><body>not a sitemap</body></html>", "-s"),  # BEEHIVE_SEEDS, as scrapy crawl -s
 ])
-@pytest.mark.parametrize("how", ["--seed", "-s"])
 def test_a_bad_seed_file_is_one_line_exit_2_and_nothing_fetched(replica, tmp_path, content, how):
     bad = tmp_path / "bad-seeds"
     bad.write_bytes(content)
@@ -255,19 +244,6 @@ def test_robots_forbidding_the_search_is_said_plainly(live_like, tmp_path):
     site.clear_requests()
     again = crawl(site, out)
     assert again.returncode == 0 and "robots.txt forbids" not in again.stderr
-
-
-def test_a_full_run_tries_an_unavailable_search_again(needs_javascript, tmp_path):
-    site, out = needs_javascript, tmp_path / "archive"
-    assert crawl(site, out).returncode == 1
-    site.search = "html"  # the site's search works again
-    site.clear_requests()
-    assert crawl(site, out).returncode == 0 and len(files(out)) < 51
-    assert not searched(site.paths)  # an ordinary run leaves an unavailable search alone
-    result = crawl(site, out, "--full")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert len(files(out)) == 51
-    assert all(row["walk_finished"] for row in status_json(out)["history"])
 
 
 # -- 5. the cheap path first ---------------------------------------------------------------------
