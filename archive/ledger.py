@@ -318,6 +318,12 @@ class Ledger:
         if requested_url and requested_url != url:
             self.db["aliases"].upsert({"url": requested_url, "canonical": url}, pk="url")
 
+    def add_alias(self, url: str, canonical: str) -> None:
+        """Another URL of an archived release (its /node/<n> shortlink), so that a walk
+        meeting it knows the release without fetching it."""
+        with self.db.atomic():
+            self.db["aliases"].upsert({"url": url, "canonical": canonical}, pk="url")
+
     def record_failure(self, url: str, kind: str, reason: str, status: int | None,
                        run_id: int | None) -> None:
         """Remember why a release could not be captured; a gone release keeps its file."""

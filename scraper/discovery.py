@@ -95,6 +95,19 @@ def parse_feed(body: bytes) -> list[str]:
     return urls
 
 
+SHORTLINK = re.compile(rb'<link\s+rel="shortlink"\s+href="([^"]+)"', re.I)
+
+
+def node_shortlink(page: bytes) -> str | None:
+    """The /node/<n> URL a release page names as its shortlink (Drupal's), in production
+    form: the URL the search links older releases by."""
+    match = SHORTLINK.search(page[:65536])
+    if not match:
+        return None
+    url = production_release_url(urljoin(f"https://{PRODUCTION_HOST}/", match.group(1).decode("latin-1")))
+    return url if url and "/node/" in url else None
+
+
 # -- seed files ---------------------------------------------------------------------------
 
 class SeedError(ValueError):

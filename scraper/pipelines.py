@@ -16,6 +16,7 @@ from archive.archiver import Archiver
 from archive.parse import BlockedPage, ParseError, parse_release
 from archive.store import UnsafePath
 from archive.urls import release_slug
+from scraper.discovery import node_shortlink
 from scraper.items import ReleaseFailure, ReleasePage
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class ArchivePipeline:
         if isinstance(item, ReleaseFailure):
             self.fail(item.url, item.kind, item.reason, item.status)
             return item
+        if not isinstance(item, ReleasePage):  # e.g. a WalkPage, for the middleware only
+            return item
         try:
             release = self.parse(item)
             saved = self.archiver.save(release, requested_url=item.url)
@@ -59,6 +62,9 @@ class ArchivePipeline:
             self.fail(item.url, "failed", f"could not write its file: {error}", item.status)
         else:
             self.stats.inc_value(f"beehive/{saved.outcome}")
+            node = node_shortlink(item.body)
+            if node and node != item.url:
+                self.archiver.ledger.add_alias(node, release.url)
             logger.info("%s %s -> %s", saved.outcome, release.url, saved.path)
         return item
 

@@ -182,3 +182,14 @@ def test_the_replica_modes_are_reachable_from_its_command_line():
         process.wait(10)
     assert listing.count('class="views-row"') == 8  # the current government's releases
     assert parse_search_page(search, base + "/search", base).results == []
+
+
+def test_a_release_page_names_its_node(site):
+    from scraper.discovery import node_shortlink
+
+    slug = site.slugs[3]
+    page = fetch(site, f"/release/{slug}")
+    assert node_shortlink(page) == f"{SITE}/node/{site.node_id(slug)}"
+    assert node_shortlink(b'<link rel="shortlink" href="/node/42" />') == f"{SITE}/node/42"
+    assert node_shortlink(b'<link rel="shortlink" href="https://evil.example/node/1">') is None
+    assert node_shortlink(b"<html></html>") is None
