@@ -206,6 +206,9 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
             logger.info("the feed reaches back to archived releases: not reading the listing")
             self.stats.set_value("beehive/walk_finished", True)
         elif listing is not None:
+            # Until the listing's first page is read, the next run must not trust the feed
+            # (by then its oldest release may be archived, with older new ones missing).
+            self.ledger.walk_progress("listing", 1, self.run_id, finished=True)
             self.walk("listing")
             yield listing
 

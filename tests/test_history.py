@@ -334,3 +334,20 @@ def test_a_killed_backfill_resumes_its_listing_walk_instead_of_starting_over(rep
     assert len(files(out)) == 301
     verified = beehive("verify", "--out", out)
     assert verified.returncode == 0, verified.stdout
+
+
+def test_when_the_feed_is_not_enough_and_the_listing_fails_the_next_run_walks_the_listing(
+        replica, tmp_path):
+    out = tmp_path / "archive"
+    assert crawl(replica, out).returncode == 0
+    fresh = replica.synthesize(15)  # more than the feed's ten
+    replica.fault("/releases?page=0", "status", times=4, status=503)
+    first = crawl(replica, out)
+    assert first.returncode == 1 and summary(first)["new"] == "10"  # the feed's ten
+    replica.clear_requests()
+    second = crawl(replica, out)
+    assert second.returncode == 0, second.stderr[-3000:]
+    # The feed's oldest is archived now, but the five older new ones are not: the listing.
+    assert "/releases?page=0" in replica.paths and summary(second)["new"] == "5"
+    assert {r["url"] for r in rows(out / "ledger.db", "select url from releases")} >= \
+        {replica.url(s) for s in fresh}
