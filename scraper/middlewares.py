@@ -255,8 +255,10 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         """With BEEHIVE_FULL, once every walk has ended: ask again for archived releases no
         walk showed; each answers 404 (gone) or 301 (renamed). Unfiltered, since a rename
         redirects to a page fetched already."""
+        forbidden = self.stats.get_value("beehive/search_forbidden")
         if (not self.full or self.reasked or self.stats.get_value("beehive/stopped_blocked")
-                or any(walk.ended is None for walk in self.walks.values())):
+                or any(walk.ended is None and not (forbidden and not walk.pages)
+                       for walk in self.walks.values())):
             return
         self.reasked = True
         spider = self.crawler.spider
