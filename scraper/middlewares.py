@@ -257,7 +257,7 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         redirects to a page fetched already."""
         forbidden = self.stats.get_value("beehive/search_forbidden")
         if (not self.full or self.reasked or self.stats.get_value("beehive/stopped_blocked")
-                or any(walk.ended is None and not (forbidden and not walk.pages)
+                or any(walk.ended is None and not (forbidden and walk.name != "listing" and not walk.pages)
                        for walk in self.walks.values())):
             return
         self.reasked = True
