@@ -256,9 +256,10 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         walk showed; each answers 404 (gone) or 301 (renamed). Unfiltered, since a rename
         redirects to a page fetched already."""
         forbidden = self.stats.get_value("beehive/search_forbidden")
-        if (not self.full or self.reasked or self.stats.get_value("beehive/stopped_blocked")
-                or any(walk.ended is None and not (forbidden and walk.name != "listing" and not walk.pages)
-                       for walk in self.walks.values())):
+        unended = [walk for walk in self.walks.values() if walk.ended is None and not (
+            forbidden and walk.name != "listing" and not walk.pages)]
+        if (not self.full or self.reasked or unended
+                or self.stats.get_value("beehive/stopped_blocked")):
             return
         self.reasked = True
         spider = self.crawler.spider
