@@ -26,7 +26,16 @@ from archive.urls import PRODUCTION_HOST
 
 RELEASE_PATH = re.compile(r"^/(release/[^/?#]+|node/\d+)$")
 RESULTS_COUNT = re.compile(r"(\d[\d,]*)\s+results?\b", re.I)
-SEARCH_PAGE_SIZE = 24  # the site's; the walk does not depend on it
+SEARCH_PAGE_SIZE = 24  # the site's: a full page without a pager may have more after it
+
+
+def _has_class(name: str) -> str:
+    return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
+
+
+# The result a link sits in, whose time[datetime] is the result's date.
+ENCLOSING_RESULT = (f"ancestor::*[self::article or {_has_class('views-row')} "
+                    f"or {_has_class('search-result')}][1]")
 
 
 def production_release_url(url: str, base_url: str | None = None) -> str | None:
@@ -71,11 +80,11 @@ def parse_search_page(html: str | bytes, page_url: str, base_url: str | None = N
         if not url or url in seen:
             continue
         seen.add(url)
-        result = link.xpath("ancestor::*[self::article or contains(concat(' ', normalize-space(@class), ' '), ' views-row ') "
-                            "or contains(concat(' ', normalize-space(@class), ' '), ' search-result ')][1]")
+        result = link.xpath(ENCLOSING_RESULT)
         date = result.css("time[datetime]::attr(datetime)").get() if result else None
         page.results.append((url, date or None))
-    text = " ".join(selector.xpath("//body//text()[not(ancestor::script) and not(ancestor::style)]").getall())
+    text = " ".join(selector.xpath(
+        "//body//text()[not(ancestor::script) and not(ancestor::style)]").getall())
     match = RESULTS_COUNT.search(text)
     if match:
         page.reported = int(match.group(1).replace(",", ""))
@@ -104,7 +113,8 @@ def node_shortlink(page: bytes) -> str | None:
     match = SHORTLINK.search(page[:65536])
     if not match:
         return None
-    url = production_release_url(urljoin(f"https://{PRODUCTION_HOST}/", match.group(1).decode("latin-1")))
+    href = match.group(1).decode("latin-1")
+    url = production_release_url(urljoin(f"https://{PRODUCTION_HOST}/", href))
     return url if url and "/node/" in url else None
 
 
@@ -158,7 +168,8 @@ def _sitemap_urls(path: Path, data: bytes) -> list[str]:
     if sitemap.type != "urlset":
         raise SeedError(f"seed file {path}: not a sitemap (root element <{sitemap.type}>)")
     # A site's sitemap lists speeches and the rest too: only releases are wanted.
-    return [url for url in (production_release_url(entry.get("loc", "")) for entry in entries) if url]
+    urls = (production_release_url(entry.get("loc", "")) for entry in entries)
+    return [url for url in urls if url]
 
 
 def _index_urls(path: Path, data: bytes) -> list[str]:
