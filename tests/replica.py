@@ -187,13 +187,14 @@ class Replica:
     def __init__(self, pages_dir: Path | str = CORPUS_PAGES, page_size: int = 10, *,
                  blocked_dir: Path | str = CORPUS_BLOCKED, host: str = "127.0.0.1",
                  port: int = 0, listing: str = "all", search: str = "html",
-                 search_page_size: int = SEARCH_PAGE_SIZE):
+                 search_page_size: int = SEARCH_PAGE_SIZE, search_pager: bool = True):
         if listing not in ("all", "current") or search not in ("html", "javascript"):
             raise ValueError(f"listing is 'all' or 'current', search 'html' or 'javascript'")
         self.page_size = page_size
         self.listing = listing  # "current": the listing shows the current government only
         self.search = search  # "javascript": search result pages carry no results
         self.search_page_size = search_page_size
+        self.search_pager = search_pager  # False: result pages without a pager (unverified)
         self.host, self.port = host, port
         self.verbose = False  # standalone mode prints an access log
         self._lock = threading.RLock()
@@ -955,7 +956,7 @@ def _search_page(replica: Replica, query: dict) -> str:
     content = ('  <ol class="search-results">\n' + "\n".join(rows) + "\n  </ol>\n") if rows else \
         '  <p class="search-results__empty">Your search yielded no results.</p>\n'
     href = (f"?f%5B0%5D=government_facet%3A{facet}&f%5B1%5D=content_type_facet%3Aarticle&page=")
-    pager = _pager(page, max(0, (len(found) - 1) // size), href)
+    pager = _pager(page, max(0, (len(found) - 1) // size), href) if replica.search_pager else ""
     main = ('<a id="main-content"></a><h1 class="page-title">Search</h1>\n'
             '<div class="view view-search-content view-id-search_content">\n'
             f'  <div class="view-header"><p class="search-results__count">{len(found):,} results</p></div>\n'

@@ -351,3 +351,17 @@ def test_when_the_feed_is_not_enough_and_the_listing_fails_the_next_run_walks_th
     assert "/releases?page=0" in replica.paths and summary(second)["new"] == "5"
     assert {r["url"] for r in rows(out / "ledger.db", "select url from releases")} >= \
         {replica.url(s) for s in fresh}
+
+
+def test_without_a_pager_a_search_walk_ends_after_three_empty_pages(tmp_path):
+    with Replica(listing="current", search_pager=False) as site:
+        site.synthesize(19, start=datetime(2008, 6, 1, tzinfo=timezone.utc), step=timedelta(days=3))
+        assert len(site.search_results(4637)) == 24  # one full page
+        out = tmp_path / "archive"
+        result = crawl(site, out)
+        assert result.returncode == 0, result.stderr[-3000:]
+        # A full page may have more after it; then three empty pages in a row end the walk.
+        assert [page for facet, page in searched(site.paths) if facet == 4637] == [0, 1, 2, 3]
+        # A short page is the last.
+        assert [page for facet, page in searched(site.paths) if facet == 4376] == [0]
+        assert len(files(out)) == len(site.slugs)
