@@ -81,8 +81,9 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         self.ended: list[Walk] = []  # ended in this run, recorded once their releases are in
         self.outstanding: dict[str, tuple[str, int]] = {}  # release URL: (walk, page) it came from
         self.reasked = False
-        crawler.signals.connect(self.release_done, signal=signals.item_scraped)
-        crawler.signals.connect(self.release_done, signal=signals.request_dropped)
+        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error,
+                       signals.request_dropped):
+            crawler.signals.connect(self.release_done, signal=signal)
         crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -237,11 +238,13 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
             self.ledger.end_walk(walk.name, walk.ended, self.run_id)
             self.ended.remove(walk)
 
-    def release_done(self, item=None, request=None, **kwargs):
-        """A release a walk led to is in (or recorded as failed): when it was the last one
-        of the walk's latest page, the walk resumes after that page."""
-        url = getattr(item, "url", None) or (request.meta.get("release_url") if request else None)
-        source = self.outstanding.pop(url, None)
+    def release_done(self, item=None, response=None, request=None, **kwargs):
+        """A release a walk led to is in, or recorded as failed (whatever item the pipeline
+        passes on or drops): when it was the last one of the walk's latest page, the walk
+        resumes after that page."""
+        request = request or getattr(response, "request", None)  # a Response, or a Failure
+        url = request.meta.get("release_url") if request is not None else None
+        source = self.outstanding.pop(url or getattr(item, "url", None), None)
         if source is None:
             return
         walk = self.walks[source[0]]
