@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import sys
 from pathlib import Path
@@ -40,13 +42,29 @@ def archive_options(command):
     return command
 
 
+def reader_gone():
+    """The program reading our output went away (`beehive export | head -1`): stop at once
+    and quietly, the way Unix tools do, by dying of SIGPIPE (the shell reports status 141)."""
+    # Python ignores SIGPIPE and would complain again when it flushes stdout at exit.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+
+
 class BeehiveGroup(click.Group):
     """Turns the errors a user can cause (a ledger that is not SQLite, a folder that cannot
-    be written) into one line and exit status 1, instead of a traceback."""
+    be written) into one line and exit status 1, instead of a traceback; and ends every
+    command quietly when the reader of its output goes away."""
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:
+                # Output still buffered meets a closed pipe here, not at interpreter exit.
+                sys.stdout.flush()
+        except BrokenPipeError:
+            reader_gone()
         except sqlite3.DatabaseError as error:
             fail(f"the ledger cannot be used: {error}")
         except OSError as error:
@@ -100,9 +118,19 @@ def setting_pair(ctx, param, values):
               help="Also fetch the releases this file names, unless archived: one URL a line "
                    "('#' comments), the discovery-index JSON of the reference exporter, or a "
                    "sitemap. Repeatable. For when the site's search gives no results.")
+@click.option("--warc", is_flag=True,
+              help="Also keep every response received (robots.txt, listing and release "
+                   "pages…), with its request, exactly as it arrived, in gzipped WARC 1.1 "
+                   "files under DIR/warc/, one per run (setting BEEHIVE_WARC).")
+@click.option("-o", "--output", "outputs", multiple=True, metavar="FILE[:FORMAT]",
+              help="Append a record of each release this run archives or updates to FILE "
+                   "(Scrapy's feed exports, as with scrapy crawl -o: the format from the "
+                   "extension, .jsonl .json .csv .xml, or after a colon; '-:jsonl' is stdout).")
+@click.option("-O", "--overwrite-output", "overwrites", multiple=True, metavar="FILE[:FORMAT]",
+              help="As -o, but replace FILE instead of appending to it.")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
               callback=setting_pair, help="A Scrapy setting, as with scrapy crawl -s.")
-def crawl(base_url, out, db, delay, full, seeds, settings):
+def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, settings):
     """Archive the releases published since the last run.
 
     Reads the releases feed and fetches each release the ledger does not hold;
@@ -118,13 +146,18 @@ def crawl(base_url, out, db, delay, full, seeds, settings):
     beehive crawl --out ~/beehive --delay 2
     beehive crawl --seed 1999-2002-labour.json --seed more-urls.txt
     beehive crawl --base-url http://127.0.0.1:8000 -s LOG_LEVEL=WARNING
+    beehive crawl -O new.jsonl        # also: what this run archived, one record a line
     """
     from scrapy.crawler import CrawlerProcess
+    from scrapy.exceptions import UsageError
     from scrapy.settings import Settings
+    from scrapy.utils.conf import feed_process_params_from_cli
 
     from scraper.discovery import SeedError
     from scraper.pipelines import OUTCOME_EXIT
 
+    if ledger_path(out, db).is_file():
+        check_ledger(ledger_path(out, db))
     crawl_settings = Settings()
     crawl_settings.setmodule("scraper.settings", priority="project")
     crawl_settings.update({
@@ -136,7 +169,17 @@ def crawl(base_url, out, db, delay, full, seeds, settings):
     }, priority="cmdline")
     if seeds:
         crawl_settings.set("BEEHIVE_SEEDS", list(seeds), priority="cmdline")
+    if warc:
+        crawl_settings.set("BEEHIVE_WARC", True, priority="cmdline")
     crawl_settings.update(dict(settings), priority="cmdline")
+    if outputs or overwrites:
+        # Scrapy's own translation of -o/-O into FEEDS, so both commands export alike.
+        try:
+            feeds = feed_process_params_from_cli(crawl_settings, list(outputs),
+                                                 overwrite_output=list(overwrites))
+        except UsageError as error:
+            raise click.UsageError(str(error)) from None
+        crawl_settings.set("FEEDS", feeds, priority="cmdline")
 
     process = CrawlerProcess(crawl_settings)
     crawler = process.create_crawler("releases")
@@ -201,6 +244,18 @@ def ledger_path(out, db) -> Path:
     return Path(db) if db else Path(out) / "ledger.db"
 
 
+def check_ledger(path: Path, thorough: bool = False) -> None:
+    """SQLite's own check of the ledger, before anything reads or writes by it: a damaged
+    ledger is one line and exit 1, and nothing is touched."""
+    from archive.ledger import LedgerDamaged, check_integrity
+
+    try:
+        check_integrity(path, thorough=thorough)
+    except LedgerDamaged as error:
+        fail(f"the ledger cannot be used: {error}; nothing was changed "
+             "(restore the ledger from a backup)")
+
+
 def open_ledger(out, db):
     """The archive's ledger for reading; a missing one is an error, not a new empty file."""
     from archive.ledger import Ledger
@@ -208,15 +263,17 @@ def open_ledger(out, db):
     path = ledger_path(out, db)
     if not path.is_file():
         fail(f"no ledger at {path}: run 'beehive crawl' first, or give --out/--db")
+    check_ledger(path)
     return Ledger(path)
 
 
-def open_archive(out, db):
+def open_archive(out, db, thorough: bool = False):
     """The archive, locked for this process (exit 4 when another run holds it)."""
     from archive.archiver import Archiver
 
     if not ledger_path(out, db).is_file():
         fail(f"no ledger at {ledger_path(out, db)}: run 'beehive crawl' first, or give --out/--db")
+    check_ledger(ledger_path(out, db), thorough)
     try:
         return Archiver(out, db).lock()
     except ArchiveBusy as error:
@@ -280,16 +337,18 @@ def rebuild(out, db, prune, jobs):
 @cli.command(epilog=OFFLINE_EXIT)
 @archive_options
 def verify(out, db):
-    """Check that files and ledger agree, changing nothing.
+    """Check that the ledger is intact and that files and ledger agree, changing nothing.
 
-    Every release in the ledger must have its file, with the recorded SHA-256,
-    and front matter that python-frontmatter reads; no other files may sit
-    under releases/ (temporary files an interrupted write left count too).
+    First SQLite's full integrity check of the ledger (a damaged ledger is one
+    line and exit 1). Then every release in the ledger must have its file, with
+    the recorded SHA-256, and front matter that python-frontmatter reads; no
+    other files may sit under releases/ (temporary files an interrupted write
+    left count too).
     Prints one problem per line and exits 1, or one line saying all is well.
     """
     from archive.rebuild import verify as run_verify
 
-    archiver = open_archive(out, db)
+    archiver = open_archive(out, db, thorough=True)
     try:
         checked, problems = run_verify(archiver)
     finally:
@@ -390,3 +449,45 @@ def search(out, db, query, limit):
         ledger.close()
     for hit in hits:
         click.echo(f"{hit['date']}\t{hit['title']}\t{hit['path']}")
+
+
+@cli.command(epilog="""\b
+Exit status:
+  0  stopped with Ctrl-C
+  1  no usable ledger, Datasette not installed, or the port is taken
+  2  usage error""")
+@archive_options
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on. The default answers only this machine; "
+                   "0.0.0.0 answers everyone who can reach it.")
+@click.option("-p", "--port", type=click.IntRange(1, 65535), default=8001, show_default=True,
+              help="The port to listen on.")
+def serve(out, db, host, port):
+    """Browse, search and query the archive in Datasette (a web browser).
+
+    Needs the 'serve' extra: pip install 'beehive-archive[serve]'. Serves the
+    ledger read-only, with full-text search on releases, facets by minister,
+    portfolio and year, canned queries (releases per minister, per month,
+    recently changed, revisions of a release), and each release's path linked
+    to its Markdown file. Stops with Ctrl-C.
+
+    \b
+    beehive serve                       # then open http://127.0.0.1:8001/
+    beehive serve --port 9000 --out ~/beehive
+    """
+    import tempfile
+
+    try:
+        from datasette.cli import cli as datasette_cli
+    except ImportError:
+        fail("beehive serve needs Datasette: pip install 'beehive-archive[serve]'")
+    from archive.serve import datasette_arguments
+
+    path = ledger_path(out, db)
+    if not path.is_file():
+        fail(f"no ledger at {path}: run 'beehive crawl' first, or give --out/--db")
+    check_ledger(path)
+    with tempfile.TemporaryDirectory(prefix="beehive-serve-") as folder:
+        arguments = datasette_arguments(path, Path(out), host, port,
+                                        Path(folder) / "metadata.json")
+        datasette_cli.main(args=arguments, prog_name="datasette", standalone_mode=False)

@@ -23,6 +23,7 @@ the tool is migrated in place, in one transaction, the first time this version o
 from __future__ import annotations
 
 import json
+import sqlite3
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -101,6 +102,38 @@ def release_fields(release) -> dict:
         "portfolios": json.dumps(list(release.portfolios), ensure_ascii=False),
         "attachments": json.dumps(list(release.attachments), ensure_ascii=False),
     }
+
+
+class LedgerDamaged(sqlite3.DatabaseError):
+    """SQLite's own check finds the ledger file damaged."""
+
+
+def check_integrity(path: str | Path, *, thorough: bool = False) -> None:
+    """Ask SQLite whether the ledger file is intact; raise LedgerDamaged if not.
+
+    The quick check (b-tree pages, records, free list) finds torn, zeroed or overwritten
+    pages; the thorough one also checks that every index agrees with its table, and reads
+    the whole file (it costs about as much again, see benchmarks/bench_integrity.py). The
+    file is opened read-only: a check never writes.
+    """
+    pragma = "integrity_check" if thorough else "quick_check"
+    try:
+        # A crawl writing at the same time holds its lock only briefly: wait for it.
+        connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+                                     timeout=30)
+        try:
+            problems = [row[0] for row in connection.execute(f"pragma {pragma}(5)")]
+        finally:
+            connection.close()
+    except sqlite3.OperationalError as error:
+        if "locked" in str(error) or "busy" in str(error):
+            raise  # in use, not damaged
+        raise LedgerDamaged(f"{path} is damaged: {error}") from None
+    except sqlite3.DatabaseError as error:
+        raise LedgerDamaged(f"{path} is damaged: {error}") from None
+    if problems != ["ok"]:
+        raise LedgerDamaged(f"{path} is damaged: SQLite's {pragma} says: "
+                            + "; ".join(" ".join(problem.split()) for problem in problems))
 
 
 class Ledger:

@@ -1,6 +1,6 @@
 """Body HTML -> Markdown, byte-compatible with the reference archive.
 
-The reference archive was written by JohannesKaufmann/html-to-markdown v2
+The reference archive was written by JohannesKaufmann/html-to-markdown v2.5.0
 (``htmltomarkdown.ConvertString``: the "base" and "commonmark" plugins, no table
 plugin) followed by ``strings.TrimSpace``.  :class:`ReleaseConverter` is a
 markdownify ``MarkdownConverter`` whose rules reproduce that library's
@@ -8,21 +8,23 @@ conventions:
 
 * pre-render DOM passes (as the library does them): drop script/style/...;
   spans holding blocks become divs; redundant nested bold/italic and nested links
-  are unwrapped; adjacent bold/italic are merged; bold/italic around a lone link
+  are unwrapped; adjacent bold/italic (and adjacent inline code) are merged into
+  the first, looking through spans; bold/italic around a lone link
   is moved inside the link; headings inside links and blocks inside inline or
   leaf elements are replaced; stray list children move into the previous ``li``;
   then HTML whitespace is collapsed (turndown's algorithm: only ASCII white space
   collapses, so U+00A0, U+202F, U+00AD survive) ;
 * rendering: every tag has a ``convert_<tag>`` rule; tags without a rule pass
-  their content through (block tags surrounded by a blank line);
+  their content through (block tags surrounded by a blank line); text keeps
+  ``&`` bare and writes ``<``/``>`` as ``&lt;``/``&gt;``;
 * "smart" escaping: while rendering, an escape marker (U+0007) is put before
   every character that could mean something in Markdown; at the end the marker
   becomes a backslash only where the character would otherwise start Markdown
   syntax (list markers and ``1.`` at a line start, ``*``/``_`` before text,
-  ``#`` headings, ``>`` quotes, ``[``/``](``/``![`` link syntax, ...), and is
-  dropped elsewhere;
-* post-render: trim, at most one blank line in a row, no hard line break before
-  a blank line.
+  ``#`` headings, ``>`` quotes, ``[`` with a ``]`` later on its line, ...), and
+  is dropped elsewhere;
+* post-render (of the document, and of each block quote and list item): at most
+  one blank line in a row, no hard line break before a blank line.
 """
 from __future__ import annotations
 
@@ -36,13 +38,16 @@ from markdownify import MarkdownConverter
 __all__ = ["ReleaseConverter", "body_to_markdown", "assemble_url"]
 
 ESC = "\x07"  # escape marker (Go: marker.MarkerEscaping)
+CODE_NEWLINE = "\uf002"  # a newline inside a code block (Go: marker.MarkerCodeBlockNewline)
 
 # Characters the commonmark plugin marks for (possible) escaping.
 _ESCAPED_CHARS = frozenset("\\*_-+.>|$#=[]()!~`\"'")
 # One regex pass over a text puts the marker before each of them (much faster than
 # str.translate with a multi-character mapping, which does a dict lookup per char).
 _ESCAPED_RE = re.compile("[" + re.escape("".join(sorted(_ESCAPED_CHARS))) + "]")
-_ENTITY_TABLE = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"}
+# Text keeps "&" as it is (html-to-markdown v2.5.0, "base: don't escape & anymore";
+# the reference archive never has "&amp;") but writes "<" and ">" as entities.
+_ENTITY_TABLE = {ord("<"): "&lt;", ord(">"): "&gt;"}
 
 # Go unicode.IsSpace
 GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -55,9 +60,6 @@ BLOCK_TAGS = frozenset(
     "nav ol p pre section table ul".split()
 )
 REMOVE_TAGS = frozenset("head script style link meta iframe noscript input textarea".split())
-VOID_TAGS = frozenset(
-    "area base br col embed hr img input keygen link meta param source track wbr".split()
-)
 BOLD = frozenset(("strong", "b"))
 ITALIC = frozenset(("em", "i"))
 EMPH = BOLD | ITALIC
@@ -122,27 +124,24 @@ def delimiter_for_every_line(s: str, delim: str) -> str:
 
 
 def escape_multiline(s: str) -> str:
-    """Content of a link spanning lines: blank lines become a backslash line."""
+    """Content of a link spanning lines (textutils.EscapeMultiLine, v2.5.0): each
+    line loses its leading white space, a blank line becomes a backslash line, and
+    every other line break is a hard line break."""
     if "\n" not in s:
         return s
-    s = trim_consecutive_newlines(s)
+    parts = s.split("\n")
+    last = len(parts) - 1
     out = []
-    start = 0
-    has_content = False
-    for i, ch in enumerate(s):
-        if ch == "\n":
-            if has_content:
-                out.append(s[start:i])
-                out.append("\n")
-            else:
-                out.append("\\\n")
-            start = i + 1
-            has_content = False
-        elif ch not in " \t":
-            has_content = True
-        elif not has_content:
-            start = i + 1
-    out.append(s[start:])
+    for i, part in enumerate(parts):
+        part = part.lstrip(GO_SPACE)
+        if not part:
+            out.append("\\\n")
+        elif i == last:
+            out.append(part)
+        elif part.endswith("  "):
+            out.append(part + "\n")
+        else:
+            out.append(part + "  \n")
     return "".join(out)
 
 
@@ -326,6 +325,7 @@ def _line_start_before(s: str, i: int) -> bool:
 
 
 def _next_char(s: str, i: int) -> str:
+    """The next character after i that is not a marker ("" at the end)."""
     j = i + 1
     n = len(s)
     while j < n:
@@ -335,59 +335,58 @@ def _next_char(s: str, i: int) -> str:
     return ""
 
 
+def _prev_char(s: str, i: int) -> str:
+    j = i - 1
+    while j >= 0:
+        if s[j] != ESC:
+            return s[j]
+        j -= 1
+    return ""
+
+
+# escape.IsSpace (a byte test: as the first byte of a UTF-8 character only ASCII
+# white space can match) and unicode.IsSpace.
+_BYTE_SPACE = frozenset("\t\n\v\f\r ")
+_ASCII_DIGITS = frozenset("0123456789")
+
+
 def _needs_escape(s: str, i: int) -> int:
-    """Return the number of characters covered by the escape at s[i], or -1."""
+    """Whether the marked character s[i] must be escaped: the commonmark plugin's
+    un-escapers (internal/escape, v2.5.0) in their registered order.  Returns how
+    many characters the decision covers (markers inside are not looked at again),
+    or -1 to drop the marker."""
     c = s[i]
     n = len(s)
-    if c == "\\":
-        return 1
-    if c in "*_":
+    # IsItalicOrBold
+    if c == "*" or c == "_":
         nxt = _next_char(s, i)
         if nxt and nxt not in _GO_SPACE_SET:
             return 1
-    if c in "-*_":
-        # thematic break: 3+ of the same char alone on a line
-        if _line_start_before(s, i):
-            cnt = 1
-            j = i + 1
-            ok = True
-            while j < n:
-                d = s[j]
-                if d == c:
-                    cnt += 1
-                elif d == ESC or d == " ":
-                    pass
-                elif d in "\n\r":
-                    break
-                else:
-                    ok = False
-                    break
-                j += 1
-            if ok and cnt >= 3:
-                return 1
+    # IsBlockQuote
+    if c == ">":
+        return 1 if _line_start_before(s, i) else -1
+    # IsAtxHeader
     if c == "#":
-        if _line_start_before(s, i):
-            cnt = 1
-            j = i + 1
-            while j < n:
-                d = s[j]
-                if d == "#":
-                    cnt += 1
-                    if cnt > 6:
-                        return -1
-                elif d == ESC:
-                    pass
-                elif d in " \t\n\r":
-                    return j - i
-                else:
+        if not _line_start_before(s, i):
+            return -1
+        count = 1
+        for j in range(i + 1, n):
+            d = s[j]
+            if d == "#":
+                count += 1
+                if count > 6:
                     return -1
-                j += 1
-            return 1
-        return -1
-    if c in "=-":
-        # setext underline: at line start, directly below a line with content
-        j = i - 1
+            elif d == ESC:
+                continue
+            elif d in " \t\n\r":
+                return j - i
+            else:
+                return -1
+        return 1
+    # IsSetextHeader: directly below a line with content
+    if c == "=" or c == "-":
         newlines = 0
+        j = i - 1
         while j >= 0:
             d = s[j]
             if d == ESC or d == " ":
@@ -400,62 +399,83 @@ def _needs_escape(s: str, i: int) -> int:
             if newlines == 1:
                 return 1
             break
-    if c in "-*+":
-        if _line_start_before(s, i) and i + 1 < n and s[i + 1] in " \t":
-            return 1
-        if _line_start_before(s, i) and i + 1 == n:
-            return 1
-    if c in ".)":
-        j = i - 1
-        digits = 0
-        while j >= 0 and s[j] != "\n":
+    # IsDivider: three or more of the same character alone on a line
+    if (c == "-" or c == "_" or c == "*") and _line_start_before(s, i):
+        count = 1
+        last = n
+        ok = True
+        for j in range(i + 1, n):
             d = s[j]
-            if "0" <= d <= "9":
-                digits += 1
-            elif d == ESC or d == " ":
-                pass
-            else:
+            if d == ESC or d == " ":
+                continue
+            if d == c:
+                count += 1
+                continue
+            if d == "\n":
+                last = j
+                break
+            ok = False
+            break
+        if ok and count >= 3:
+            return last - i
+    # IsOrderedList: digits at the line start, then "." or ")" and white space
+    if c == "." or c == ")":
+        if _prev_char(s, i) not in _ASCII_DIGITS:
+            return -1
+        j = i - 1
+        while j >= 0:
+            d = s[j]
+            if d == "\n":
+                break
+            if d != " " and d != ESC and d not in _ASCII_DIGITS:
                 return -1
             j -= 1
-        if digits and (i + 1 == n or s[i + 1] in " \t\n"):
-            return 1
-        return -1
-    if c == ">":
-        return 1 if _line_start_before(s, i) else -1
-    if c == "!":
-        return 2 if i + 1 < n and s[i + 1] == "[" or (i + 2 < n and s[i + 1] == ESC and s[i + 2] == "[") else -1
-    if c == "[":
-        return 1
-    if c == "]":
         nxt = _next_char(s, i)
-        return 1 if nxt == "(" else -1
-    if c == "(":
-        j = i - 1
-        while j >= 0 and s[j] == ESC:
-            j -= 1
-        return 1 if j >= 0 and s[j] == "]" else -1
-    if c in "`~":
-        if _line_start_before(s, i):
-            cnt = 1
-            j = i + 1
-            while j < n and j < i + 3 and s[j] == c:
-                cnt += 1
-                j += 1
-            if cnt >= 3:
-                return cnt
-        if c == "`":
+        return 1 if nxt == "" or nxt in _BYTE_SPACE else -1
+    # IsUnorderedList
+    if (c == "-" or c == "*" or c == "+") and _line_start_before(s, i):
+        nxt = _next_char(s, i)
+        if nxt == "" or nxt in _BYTE_SPACE:
             return 1
+    # IsImageOrLink
+    if c == "!":
+        return 1 if i + 1 < n and s[i + 1] == "[" else -1
+    if c == "[":
+        end = s.find("\n", i + 1)
+        return 1 if s.find("]", i + 1, n if end < 0 else end) >= 0 else -1
+    # IsFencedCode, IsInlineCode
+    if c == "`" or c == "~":
+        if _line_start_before(s, i):
+            count = 1
+            j = i + 1
+            while j < n:
+                d = s[j]
+                if d == ESC:
+                    j += 1
+                    continue
+                if d == "`" or d == "~":
+                    count += 1
+                    j += 1
+                    continue
+                break
+            if count >= 3:
+                return j - i
+        return 1 if c == "`" else -1
+    # IsBackslash
+    if c == "\\":
+        return 1
     return -1
 
 
 # Shortcuts for _needs_escape, decided without looking at the context:
-_ALWAYS_ESCAPED = frozenset("\\[")
-_NEVER_ESCAPED = frozenset("|$\"'")  # no rule in _needs_escape handles them
+_ALWAYS_ESCAPED = frozenset("\\")
+_NEVER_ESCAPED = frozenset("|$\"'](")  # no un-escaper handles them
 _DIGIT_OR_SPACE = frozenset("0123456789 " + ESC)
 
 
 def unescape_content(s: str) -> str:
-    """Turn escape markers into backslashes where needed; drop the others."""
+    """Turn escape markers into backslashes where needed; drop the others
+    (converter.unEscapeContent)."""
     if ESC not in s:
         return s
     out = []
@@ -465,17 +485,29 @@ def unescape_content(s: str) -> str:
     while i >= 0:
         out.append(s[start:i])
         start = i + 1
-        if i + 1 < n:
-            c = s[i + 1]
-            if c in _ALWAYS_ESCAPED:
-                out.append("\\")
-            elif c in _NEVER_ESCAPED:
-                pass
-            elif c == "." and (i == 0 or s[i - 1] not in _DIGIT_OR_SPACE):
-                pass  # the most common case: "." not after a number ("1.")
-            elif _needs_escape(s, i + 1) != -1:
-                out.append("\\")
-        i = s.find(ESC, i + 1)
+        if i + 1 >= n:
+            break
+        c = s[i + 1]
+        if c in _ALWAYS_ESCAPED:
+            skip = 1
+        elif c in _NEVER_ESCAPED:
+            skip = -1
+        elif c == "." and (i == 0 or s[i - 1] not in _DIGIT_OR_SPACE):
+            skip = -1  # the most common case: "." not after a number ("1.")
+        else:
+            skip = _needs_escape(s, i + 1)
+        if skip == -1:
+            i = s.find(ESC, i + 1)
+            continue
+        out.append("\\")
+        if skip > 1:
+            # markers inside the covered characters are dropped unexamined
+            covered_end = i + skip
+            out.append(s[i + 1:covered_end].replace(ESC, ""))
+            start = covered_end
+            i = s.find(ESC, covered_end)
+        else:
+            i = s.find(ESC, i + 1)
     out.append(s[start:])
     return "".join(out)
 
@@ -518,19 +550,118 @@ def _swap(outer: Tag, inner: Tag) -> None:
     outer.attrs, inner.attrs = inner.attrs, outer.attrs
 
 
+def _next_neighbor(node, own_child: bool = True):
+    """dom.GetNextNeighborNode (own_child) / ...ExcludingOwnChild: the first child,
+    else the next sibling, else the next sibling of the nearest ancestor that has one."""
+    if own_child and isinstance(node, Tag) and node.contents:
+        return node.contents[0]
+    while node is not None:
+        nxt = node.next_sibling
+        if nxt is not None:
+            return nxt
+        node = node.parent
+    return None
+
+
+def _prev_neighbor(node, own_child: bool = True):
+    """dom.GetPrevNeighborNode (it, too, looks at the *first* child) / ...ExcludingOwnChild."""
+    if own_child and isinstance(node, Tag) and node.contents:
+        return node.contents[0]
+    while node is not None:
+        prev = node.previous_sibling
+        if prev is not None:
+            return prev
+        node = node.parent
+    return None
+
+
+def _merge_adjacent(tags, names) -> None:
+    """domutils.MergeAdjacent: the nodes with one of ``names`` that follow a node with
+    one of them (through spans, but not through text) lose their tag, their children
+    moving into the first."""
+    for el in tags:
+        if el.name not in names or el.parent is None:
+            continue
+        collected = []
+        node = el.next_sibling
+        while node is not None:
+            if isinstance(node, Tag) and node.name == "span":
+                node = _next_neighbor(node)
+            elif isinstance(node, Tag) and node.name in names:
+                collected.append(node)
+                node = _next_neighbor(node, own_child=False)
+            else:
+                break
+        for node in collected:
+            for child in list(node.contents):
+                el.append(child.extract())
+            node.extract()
+
+
+def _first_code_through_spans(el, last: bool):
+    node = el.contents[-1 if last else 0] if el.contents else None
+    while node is not None:
+        if isinstance(node, Tag) and node.name == "span":
+            node = _prev_neighbor(node) if last else _next_neighbor(node)
+        elif isinstance(node, Tag) and node.name in INLINE_CODE:
+            return node
+        else:
+            return None
+    return None
+
+
+def _text_beside(el, after: bool):
+    node = _next_neighbor(el, own_child=False) if after else _prev_neighbor(el, own_child=False)
+    while node is not None:
+        if type(node) is NavigableString:
+            return node
+        if isinstance(node, Tag) and node.name == "span":
+            node = _next_neighbor(node) if after else _prev_neighbor(node)
+            continue
+        return None
+    return None
+
+
+def _add_space_around_code(tags) -> None:
+    """domutils.AddSpace: bold/italic that starts (ends) with inline code gets a space
+    added to the text before (after) it."""
+    for el in tags:
+        if el.name not in EMPH or el.parent is None:
+            continue
+        if _first_code_through_spans(el, last=False) is not None:
+            prev = _text_beside(el, after=False)
+            if prev is not None:
+                prev.replace_with(NavigableString(str(prev) + " "))
+        if _first_code_through_spans(el, last=True) is not None:
+            nxt = _text_beside(el, after=True)
+            if nxt is not None:
+                nxt.replace_with(NavigableString(" " + str(nxt)))
+
+
+def _has_text(el) -> bool:
+    return any(type(d) is NavigableString and d for d in el.descendants)
+
+
 def _prepare(root: Tag, soup: BeautifulSoup) -> None:
     """All pre-render passes except whitespace collapsing, in one walk where possible."""
     # 1. remove nodes (comments, scripts, ...).  The same walk collects the tags
     # (document order), which stays valid when nothing had to be removed.
     doomed = []
     tags = []
+    leading_newline = []
     for node in root.descendants:
         if isinstance(node, Tag):
             tags.append(node)
             if node.name in REMOVE_TAGS:
                 doomed.append(node)
+            elif node.name == "pre" and node.contents and type(node.contents[0]) is NavigableString:
+                leading_newline.append(node.contents[0])
         elif isinstance(node, NavigableString) and type(node) is not NavigableString:
             doomed.append(node)  # comments, CDATA, processing instructions, doctype
+    # An HTML parser drops a newline right after <pre> (lxml's does not).
+    for text in leading_newline:
+        if text.startswith("\n"):
+            text.replace_with(NavigableString(text[1:]))
     if doomed:
         for node in doomed:
             if node.parent is not None and not getattr(node, "decomposed", False):
@@ -560,20 +691,23 @@ def _prepare(root: Tag, soup: BeautifulSoup) -> None:
                     el.unwrap()
                     break
                 p = p.parent
-    # 3. merge adjacent bold/italic (same kind, no node in between)
-    for el in tags:
-        if el.name not in EMPH or el.parent is None:
-            continue
-        nxt = el.next_sibling
-        while isinstance(nxt, Tag) and ((el.name in BOLD and nxt.name in BOLD) or (el.name in ITALIC and nxt.name in ITALIC)):
-            for c in list(nxt.contents):
-                el.append(c.extract())
-            nxt.decompose()
-            nxt = el.next_sibling
-    # 4. empty inline code is removed
-    for el in tags:
-        if el.name in INLINE_CODE and el.parent is not None and not el.get_text():
-            el.decompose()
+    # 3. adjacent bold/italic merge into the first, whatever their kind (a span in
+    # between is looked through); then the same for inline code, after empty code
+    # is removed and code around a lone pre becomes pre around code
+    if any(el.name in EMPH for el in tags):
+        _merge_adjacent(tags, EMPH)
+    if any(el.name in INLINE_CODE for el in tags):
+        # 4. empty code is removed
+        for el in tags:
+            if el.name == "code" and el.parent is not None and not _has_text(el):
+                el.extract()
+        for el in tags:
+            if el.name in INLINE_CODE and el.parent is not None:
+                inner = _sole_child(el)
+                if isinstance(inner, Tag) and inner.name == "pre":
+                    _swap(el, inner)
+        _merge_adjacent(tags, INLINE_CODE)
+        _add_space_around_code(tags)
     # 5. bold/italic around a lone link -> link around bold/italic; link around heading -> heading around link
     for el in tags:
         if el.parent is None or not (el.name in EMPH or el.name == "a"):
@@ -650,7 +784,11 @@ def _leaf_alternatives(root: Tag, soup, tags) -> None:
 
 
 _COLLAPSE_BREAK = BLOCK_TAGS | {"br"}  # drop the previous text's trailing space
-_COLLAPSE_KEEP = VOID_TAGS | {"pre", "code"}  # the next text keeps its leading space
+# the next text keeps its leading space: the collapse's own void list (it has
+# "command" and, unlike the HTML one, not "source"), and preformatted elements
+_COLLAPSE_KEEP = frozenset(
+    "area base br col command embed hr img input keygen link meta param track wbr pre code".split()
+)
 
 
 def _collapse(root: Tag) -> dict:
@@ -691,7 +829,7 @@ def _collapse(root: Tag) -> dict:
             if isinstance(node, Tag):
                 name = node.name
                 visit_element(name)
-                if name != "pre" and node.contents:
+                if name != "pre" and name != "code" and node.contents:  # preformatted: kept as is
                     walk(node)
                     visit_element(name)
             elif isinstance(node, NavigableString):
@@ -750,9 +888,9 @@ def _mark(m) -> str:
 
 
 def _escape_text(text: str, in_link: bool) -> str:
-    """A text node as rendered: HTML-escape &<>, put an escape marker before every
+    """A text node as rendered: ``<``/``>`` as references, an escape marker before every
     escapable character, NUL -> U+FFFD; ``]`` inside a link is always escaped."""
-    if "&" in text or "<" in text or ">" in text:
+    if "<" in text or ">" in text:
         text = text.translate(_ENTITY_TABLE)
     if "\0" in text:
         text = text.replace("\0", "\ufffd")
@@ -766,10 +904,15 @@ def _escape_text(text: str, in_link: bool) -> str:
 # ----------------------------------------------------------------------------- converter
 
 class ReleaseConverter(MarkdownConverter):
-    """markdownify converter with html-to-markdown v2 (commonmark) conventions."""
+    """markdownify converter with html-to-markdown v2.5.0 (commonmark) conventions."""
 
     class Options(MarkdownConverter.DefaultOptions):
-        bs4_options = "lxml"
+        # bs4 turns a text of ASCII white space into one space or newline, except in
+        # these tags; the reference keeps inline code's white space as it is
+        bs4_options = {
+            "features": "lxml",
+            "preserve_whitespace_tags": ["pre", "textarea", "code", "var", "samp", "kbd", "tt"],
+        }
         heading_style = "atx"
         bullets = "-"
         strong_em_symbol = "*"
@@ -890,13 +1033,11 @@ class ReleaseConverter(MarkdownConverter):
     def convert_a(self, el, text, parent_tags):
         href = assemble_url(el.get("href") or "")
         title = (el.get("title") or "").replace("\n", " ")
-        content = text
-        if not go_trim(content):
-            content = title
         if href == "":
             title = ""
-        left, trimmed, right = surrounding_spaces(content)
-        trimmed = escape_multiline(trimmed)
+        # (no fallback to the title for a link without content: v2.5.0 dropped it)
+        left, trimmed, right = surrounding_spaces(text)
+        trimmed = escape_multiline(trim_consecutive_newlines(trimmed))
         out = left + "[" + trimmed + "](" + href
         if title:
             out += " " + surround_by_quotes(title)
@@ -936,41 +1077,35 @@ class ReleaseConverter(MarkdownConverter):
         if not content:
             return ""
         content = trim_consecutive_newlines(content)
+        # A hard line break before a blank line (or at the end) means nothing:
+        # "a<br><br>b" is "> a", "> ", "> b"; a single <br> keeps its "  ".
+        content = trim_unnecessary_hard_line_breaks(content)
         return "\n\n" + prefix_lines(content, "> ") + "\n\n"
 
     def convert_code(self, el, text, parent_tags):
-        # el.get_text() with the collapsed texts: after _prepare every string in
-        # the tree is a plain NavigableString (no list-end comment inside code).
-        collapsed = self._collapsed
-        content = "".join(
-            collapsed.get(id(d), d) for d in el.descendants if type(d) is NavigableString
-        )
-        content = content.replace("\n", " ")
-        if not content:
-            return ""
-        fence = "`"
-        while fence in content:
-            fence += "`"
-        if content.startswith("`") or content.endswith("`"):
-            content = " " + content + " "
+        # (renderInlineCode) the raw text, not collapsed: only white space is kept
+        # as it is, anything else has its white space runs made one space
+        content, _ = _code_without_tags(el)
+        if not content.strip(GO_SPACE):
+            return "`" + content + "`"
+        content = content.replace("\n", " ").replace("\t", " ").strip(GO_SPACE)
+        content = _MULTI_SPACE.sub(" ", content)
+        fence = "`" * (_longest_run(content, "`") + 1)
+        if content.startswith("`"):
+            content = " " + content
+        if content.endswith("`"):
+            content = content + " "
         return fence + content + fence
 
     convert_kbd = convert_samp = convert_tt = convert_var = convert_code
 
     def convert_pre(self, el, text, parent_tags):
-        content = el.get_text()
-        fence = "```"
-        while fence in content:
-            fence += "`"
-        code = el.find("code")
-        lang = ""
-        if code is not None:
-            for cls in code.get("class") or []:
-                if cls.startswith("language-"):
-                    lang = cls[len("language-"):]
-                    break
-        content = content.rstrip("\n") if content.endswith("\n") else content
-        return "\n\n" + fence + lang + "\n" + content.replace("\n", "\uf002") + "\n" + fence + "\n\n"
+        content, lang = _code_without_tags(el)
+        if content.endswith("\n"):
+            content = content[:-1]
+        fence = "`" * max(3, _longest_run(content, "`") + 1)
+        # Newlines inside the block are kept from the newline trimming passes.
+        return "\n\n" + fence + lang + "\n" + content.replace("\n", CODE_NEWLINE) + "\n" + fence + "\n\n"
 
     def _list(self, el, parent_tags):
         items = []
@@ -1009,6 +1144,8 @@ class ReleaseConverter(MarkdownConverter):
             item = unescape_content(item)
             if "\n" in item:
                 item = item.replace("\n", "\n" + " " * len(prefix))
+            if CODE_NEWLINE in item:
+                item = item.replace(CODE_NEWLINE, CODE_NEWLINE + " " * len(prefix))
             out.append(prefix)
             out.append(item)
             if i < len(items) - 1:
@@ -1024,6 +1161,41 @@ class ReleaseConverter(MarkdownConverter):
 
     # table parts have no rule in the reference (no table plugin): tbody/tr/td pass
     # their content through; table is a block.
+
+
+def _code_language(el: Tag) -> str:
+    for part in (el.get("class") or []):
+        if "language-" in part or "lang-" in part:
+            return part.replace("language-", "", 1).replace("lang-", "", 1)
+    return ""
+
+
+def _code_without_tags(pre: Tag) -> tuple[str, str]:
+    """The text of a code block as written (getCodeWithoutTags): raw text, a newline
+    for each ``br`` and ``div``; its language from the first ``pre``/``code`` class
+    naming one."""
+    out = []
+    lang = ""
+
+    def walk(node):
+        nonlocal lang
+        if isinstance(node, Tag):
+            if not lang and node.name in ("code", "pre"):
+                lang = _code_language(node)
+            if node.name in ("br", "div"):
+                out.append("\n")
+            for child in node.contents:
+                walk(child)
+        elif type(node) is NavigableString:
+            out.append(str(node))
+
+    walk(pre)
+    return "".join(out), lang
+
+
+def _longest_run(s: str, ch: str) -> int:
+    runs = re.findall(re.escape(ch) + "+", s)
+    return max(map(len, runs)) if runs else 0
 
 
 def _escape_alt(alt: str) -> str:
@@ -1044,4 +1216,4 @@ def body_to_markdown(body_html: str) -> str:
     """Convert a release body (inner HTML) to Markdown: trimmed, no trailing newline."""
     if not body_html or not body_html.strip():
         return ""
-    return _CONVERTER.convert(body_html).replace("\uf002", "\n")
+    return _CONVERTER.convert(body_html).replace(CODE_NEWLINE, "\n")

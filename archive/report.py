@@ -116,29 +116,45 @@ def format_status(report: dict) -> Iterator[str]:
 
 # -- export -------------------------------------------------------------------------------
 
+RECORD_COLUMNS = ("published, url, slug, title, date, nz_date, ministers, portfolios, "
+                  "attachments, body, path, sha256")
+
+
+def release_record(row) -> dict:
+    """A release's record, from its ledger row's RECORD_COLUMNS: what ``beehive export``
+    writes and what a crawl hands to Scrapy's feed exports."""
+    (published, url, slug, title, date, nz_date, ministers, portfolios, attachments,
+     body, path, sha256) = row
+    return {
+        "title": title, "date": date, "url": front_matter_url(slug),
+        "ministers": json.loads(ministers or "[]"),
+        "portfolios": json.loads(portfolios or "[]"),
+        "attachments": json.loads(attachments or "[]"),
+        "published": published, "nz_date": nz_date, "body": body,
+        "path": path, "sha256": sha256,
+    }
+
+
+def record_for(ledger: Ledger, url: str) -> dict | None:
+    """The record of the release archived under this canonical URL, or None."""
+    row = ledger.db.execute(f"select {RECORD_COLUMNS} from releases where url = ?",
+                            [url]).fetchone()
+    return release_record(row) if row else None
+
+
 def export_records(ledger: Ledger, since: str | None = None) -> Iterator[dict]:
     """One record per release, oldest first, read a page at a time."""
-    columns = "published, url, slug, title, date, nz_date, ministers, portfolios, " \
-              "attachments, body, path, sha256"
     since_clause = " and date >= :since" if since else ""
     last = ("", "")
     while True:
         rows = ledger.db.execute(
-            f"select {columns} from releases where (published, url) > (:p, :u){since_clause} "
-            f"order by published, url limit {PAGE}",
+            f"select {RECORD_COLUMNS} from releases where (published, url) > (:p, :u)"
+            f"{since_clause} order by published, url limit {PAGE}",
             {"p": last[0], "u": last[1], "since": since}).fetchall()
         if not rows:
             return
-        for (published, url, slug, title, date, nz_date, ministers, portfolios, attachments,
-             body, path, sha256) in rows:
-            yield {
-                "title": title, "date": date, "url": front_matter_url(slug),
-                "ministers": json.loads(ministers or "[]"),
-                "portfolios": json.loads(portfolios or "[]"),
-                "attachments": json.loads(attachments or "[]"),
-                "published": published, "nz_date": nz_date, "body": body,
-                "path": path, "sha256": sha256,
-            }
+        for row in rows:
+            yield release_record(row)
         last = (rows[-1][0], rows[-1][1])
 
 

@@ -1,4 +1,5 @@
-"""What the spider hands to the pipeline: a fetched page, or the reason there is none."""
+"""What the spider hands to the pipeline: a fetched page, or the reason there is none; and
+what the pipeline hands on to Scrapy's feed exports: a release's record."""
 
 from dataclasses import dataclass
 
@@ -18,6 +19,25 @@ class ReleaseFailure:
     kind: str  # "failed", "gone" or "blocked"
     reason: str
     status: int | None = None
+
+
+@dataclass
+class ReleaseRecord:
+    """A release this run archived or updated, as ``beehive export`` writes it, with what
+    the run did to it. The only item a crawl's feed exports (``-o``/``-O``) receive."""
+
+    title: str
+    date: str  # UTC date: the file's date
+    url: str  # as the file's front matter gives it
+    ministers: list[str]
+    portfolios: list[str]
+    attachments: list[str]
+    published: str  # full UTC timestamp
+    nz_date: str  # the date the site shows
+    body: str  # the file's Markdown body
+    path: str  # releases/YYYY/MM/YYYY-MM-DD-<slug>.md, under the archive folder
+    sha256: str  # of the whole file
+    outcome: str  # "new" or "updated"
 
 
 @dataclass

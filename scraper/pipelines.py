@@ -4,6 +4,10 @@ A fetched page is parsed, rendered and saved through the same Archiver that ``be
 rebuild`` and ``beehive convert`` use; a failure is recorded with its reason, so the next run
 tries it again. The pipeline also holds the archive's lock for the whole run and writes the
 run's row and its one-line summary.
+
+What it returns is what Scrapy's feed exports (``scrapy crawl releases -O new.jsonl``)
+write: a ReleaseRecord for each release archived or updated; everything else (unchanged
+releases, failures) is dropped quietly, at DEBUG level.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ import dataclasses
 import logging
 import time
 
+from scrapy.exceptions import DropItem
+
 from archive.archiver import Archiver
 from archive.parse import BlockedPage, ParseError, parse_release
 from archive.store import UnsafePath
 from archive.urls import release_slug
+from archive.report import record_for
 from scraper.discovery import node_shortlink
-from scraper.items import ReleaseFailure, ReleasePage
+from scraper.items import ReleaseFailure, ReleasePage, ReleaseRecord
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +55,10 @@ class ArchivePipeline:
     def process_item(self, item, spider=None):
         if isinstance(item, ReleaseFailure):
             self.fail(item.url, item.kind, item.reason, item.status)
-            return item
+            raise DropItem(f"{item.kind}: {item.url}", log_level="DEBUG")
         if not isinstance(item, ReleasePage):  # e.g. a WalkPage, for the middleware only
-            return item
+            raise DropItem(f"not a release page: {type(item).__name__}", log_level="DEBUG")
+        saved = None
         try:
             release = self.parse(item)
             saved = self.archiver.save(release, requested_url=item.url)
@@ -66,7 +74,15 @@ class ArchivePipeline:
             if node and node != item.url:
                 self.archiver.ledger.add_alias(node, release.url)
             logger.info("%s %s -> %s", saved.outcome, release.url, saved.path)
-        return item
+        return self.feed_record(item, release if saved else None, saved)
+
+    def feed_record(self, item, release, saved):
+        """The record a feed export gets for a release this run archived or updated."""
+        if saved is None or saved.outcome not in ("new", "updated"):
+            raise DropItem(f"{saved.outcome if saved else 'failed'}: {item.url}",
+                           log_level="DEBUG")
+        return ReleaseRecord(**record_for(self.archiver.ledger, release.url),
+                             outcome=saved.outcome)
 
     @staticmethod
     def parse(page: ReleasePage):

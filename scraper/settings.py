@@ -14,6 +14,9 @@ BEEHIVE_BASE_URL = "https://www.beehive.govt.nz"  # where requests go; productio
 BEEHIVE_OUT = "beehive-archive"  # the archive folder: releases/ and ledger.db
 BEEHIVE_DB = None  # the ledger, when not <BEEHIVE_OUT>/ledger.db
 BEEHIVE_FULL = False  # walk the whole listing and fetch every release again (picks up edits)
+# Also keep every response received, with its request, as gzipped WARC 1.1 under <out>/warc/.
+BEEHIVE_WARC = False
+BEEHIVE_WARC_MAX_SIZE = 1_000_000_000  # bytes: a run's WARC file rolls over to a new one here
 # Seed files: releases to fetch besides what the walks find (text, discovery-index JSON or
 # sitemap); a list, or comma-separated with -s BEEHIVE_SEEDS=a.txt,b.json
 BEEHIVE_SEEDS = []
@@ -26,7 +29,13 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 1
 DOWNLOAD_DELAY = 1.0
 RANDOMIZE_DOWNLOAD_DELAY = False
 COOKIES_ENABLED = False
+
+# -- nothing listens, nothing is written outside the archive --------------------------------------
+# Both consoles run code sent to them; an unattended archiver has no use for either. The
+# remote-control extension would also leave a job file (port and token) under the user's
+# state directory. `-s REMOTE_CONTROL_ENABLED=True` brings it back for someone who wants it.
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 
 # -- faults ---------------------------------------------------------------------------------------
 DOWNLOAD_TIMEOUT = 30
@@ -45,6 +54,10 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "scraper.middlewares.BackoffRetryMiddleware": 550,
     "scraper.middlewares.BotProtectionMiddleware": 560,
+    # After Scrapy's RedirectMiddleware (600), so that it sees a redirect first.
+    "scraper.middlewares.OffsiteRedirectMiddleware": 610,
+    # Nearest the downloader: responses exactly as received (BEEHIVE_WARC).
+    "scraper.warc.WarcMiddleware": 950,
 }
 SPIDER_MIDDLEWARES = {
     "scraper.middlewares.IncrementalMiddleware": 100,
@@ -52,5 +65,8 @@ SPIDER_MIDDLEWARES = {
 ITEM_PIPELINES = {
     "scraper.pipelines.ArchivePipeline": 300,
 }
+
+# Feed exports (-o/-O): the records as UTF-8 text, not \u escapes.
+FEED_EXPORT_ENCODING = "utf-8"
 
 LOG_LEVEL = "INFO"

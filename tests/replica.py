@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import email.utils
+import gzip
 import hashlib
 import html
 import itertools
@@ -197,9 +198,11 @@ class Replica:
         self.search_pager = search_pager  # False: result pages without a pager (unverified)
         self.host, self.port = host, port
         self.verbose = False  # standalone mode prints an access log
+        self.compress = False  # gzip 200 answers for clients that accept it, as most sites do
         self._lock = threading.RLock()
         self._releases: dict[str, Release] = {}
         self._redirects: dict[str, str] = {}   # old slug -> new slug (rename)
+        self._redirects_anywhere: dict[str, tuple[int, str]] = {}  # slug -> (status, Location)
         self._aliases: dict[int, str] = {}     # node id -> slug (alias)
         self._extra_links: dict[int, list[tuple[str, str]]] = {}
         self._faults: dict[str, list[dict]] = {}
@@ -353,6 +356,17 @@ class Replica:
             self._aliases = {n: (new_slug if s == old_slug else s)
                              for n, s in self._aliases.items()}
             self._changed()
+
+    def redirect_anywhere(self, slug: str, location: str | None, status: int = 301) -> None:
+        """Make /release/<slug> answer `status` with exactly this Location (another host,
+        another scheme: an open redirect, a moved page); the release stays listed.
+        location=None serves the page again."""
+        with self._lock:
+            self._get(slug)
+            if location is None:
+                self._redirects_anywhere.pop(slug, None)
+            else:
+                self._redirects_anywhere[slug] = (status, location)
 
     def alias(self, node_id: int, slug: str) -> None:
         """Make /node/<node_id> 301 to /release/<slug> (every release's own id already does)."""
@@ -576,6 +590,10 @@ class Replica:
                 return self._page(200, _search_page(self, query))
             if route.startswith("/release/"):
                 slug = route[len("/release/"):]
+                if slug in self._redirects_anywhere:
+                    status, location = self._redirects_anywhere[slug]
+                    return Response(status, b"Moved", "text/html; charset=UTF-8",
+                                    (("Location", location),))
                 rel = self._releases.get(slug)
                 if rel is not None:
                     if rel.raw is not None:
@@ -678,6 +696,11 @@ class Replica:
         if resp.status == 200 and not kind and self._not_modified(handler, resp):
             resp = Response(304, b"", resp.content_type,
                             tuple(h for h in resp.headers if h[0] == "ETag"))
+        if (self.compress and resp.status == 200 and not kind
+                and "gzip" in (handler.headers.get("Accept-Encoding") or "")):
+            resp = Response(200, gzip.compress(resp.body, mtime=0), resp.content_type,
+                            resp.headers + (("Content-Encoding", "gzip"),
+                                            ("Vary", "Accept-Encoding")))
         handler.send(resp, head=head, cut=(kind == "cut"))
 
     @staticmethod

@@ -78,7 +78,60 @@ CASES = [
     ("<p>&gt; x &lt;y&gt;</p>", "&gt; x &lt;y&gt;"),
     ('<p>"quotes" \'single\' $5 | ~ = ! ( )</p>', '"quotes" \'single\' $5 | ~ = ! ( )'),
     ("<p>back\\slash</p>", "back\\\\slash"),
-    ("<p>x &amp; y</p>", "x &amp; y"),
+    # ... but "&" stays as it is (v2.5.0; the reference never writes "&amp;")
+    ("<p>x &amp; y</p>", "x & y"),
+    # "&" bare, "<" and ">" as references: in every kind of text
+    ("<p>Search &amp; Rescue</p>", "Search & Rescue"),
+    ("<ul><li>A &amp; B</li><li>1 &lt; 2</li></ul>", "- A & B\n- 1 &lt; 2"),
+    ('<p><a href="/x?a=1&amp;b=2">Q &amp; A</a></p>', "[Q & A](/x?a=1&b=2)"),
+    ("<h2>R &amp; D &lt;2&gt;</h2>", "## R & D &lt;2&gt;"),
+    ("<blockquote>A &amp; B &gt; C</blockquote>", "> A & B &gt; C"),
+    ("<p><strong>Q &amp; A</strong></p>", "**Q & A**"),
+    ("<p>&amp;ouml; &amp;amp;</p>", "&ouml; &amp;"),
+    # hard line breaks: none before a blank line or at the end of a block, in
+    # block quotes and list items as in the document
+    ("<blockquote><p>The Manager<br><br>Policy<br><br>PO Box 1</p></blockquote>",
+     "> The Manager\n> \n> Policy\n> \n> PO Box 1"),
+    ("<blockquote><p>Ministry of Health<br>PO Box 5013<br>Wellington</p></blockquote>",
+     "> Ministry of Health  \n> PO Box 5013  \n> Wellington"),
+    ("<blockquote><p>a<br></p><p>b<br></p></blockquote>", "> a\n> \n> b"),
+    ("<blockquote>a<br> <br>b</blockquote>", "> a\n> \n> b"),
+    ("<blockquote><p>Start<br><br><br><span> </span><br><br><br>End</p></blockquote>", "> Start\n> \n> End"),
+    ("<blockquote><blockquote>a<br><br>b</blockquote></blockquote>", "> > a\n> > \n> > b"),
+    ("<ul><li>a<br><br>b</li><li>c<br>d<br></li></ul>", "- a\n  \n  b\n- c  \n  d"),
+    ("<ol><li><blockquote>Line A<br>Line B</blockquote></li></ol>", "1. > Line A  \n   > Line B"),
+    ("<p>a<br><br>b<br></p>", "a\n\nb"),
+    # links (v2.5.0): no fallback to the title; line breaks inside are hard breaks
+    ('<p><a href="/x" title="T"></a></p>', '[](/x "T")'),
+    ('<p><a href="/">A<br>B</a></p>', "[A  \nB](/)"),
+    ('<p><a href="/">A<br><br>B</a></p>', "[A  \n\\\nB](/)"),
+    # code blocks (no page of the reference has one): text kept, fence longer than any run
+    ("<pre>a\n\n  b\n</pre>", "```\na\n\n  b\n```"),
+    ('<pre class="lang-go">x ```` y</pre>', "`````go\nx ```` y\n`````"),
+    ("<ul><li>item:<pre>line 1\nline 2</pre></li></ul>", "- item:\n  \n  ```\n  line 1\n  line 2\n  ```"),
+    # "[" is escaped only when a "]" follows on the same line (IsImageOrLink)
+    ("<p>[$50,000 maximum<br><br>$7,500 minimum]</p>", "[$50,000 maximum\n\n$7,500 minimum]"),
+    ("<p>[not a link](/foo) [x</p>", "\\[not a link](/foo) [x"),
+    ("<p>a[b] c] (d)</p>", "a\\[b] c] (d)"),
+    # a list marker alone on its line is escaped too (next is a newline)
+    ("<p>-<br>x</p>", "\\-  \nx"),
+    ("<p>2)<br>x</p>", "2\\)  \nx"),
+    # adjacent bold/italic merge into the first whatever their kind, through spans
+    # (domutils.MergeAdjacent), but not through text or out of a span
+    ("<p><b>a</b><i>b</i></p>", "**ab**"),
+    ("<p><b>a</b><span><b>b</b></span></p>", "**ab**"),
+    ("<p><b>a</b> <b>b</b></p>", "**a** **b**"),
+    ("<p><span><b>Ng</b></span><span><b>ati</b></span></p>", "**Ng****ati**"),
+    # inline code: raw text, trimmed, runs of white space made one; white space
+    # only kept as it is; adjacent code merged; a space outside bold around code
+    ("<p>a<code>  x \n  y </code>b</p>", "a`x y`b"),
+    ("<div>before<code>  </code>after</div>", "before`  `after"),
+    ("<p>a<code>A</code><code>B</code>b</p>", "a`AB`b"),
+    ("<p>x<strong><code>c</code></strong>y</p>", "x **`c`** y"),
+    ("<p><code>`tick`</code></p>", "`` `tick` ``"),
+    ("<pre>\nfirst\nsecond</pre>", "```\nfirst\nsecond\n```"),
+    # <source> does not protect the next text's leading space (the collapse's void list)
+    ('<p>a</p><picture>\n\t<source srcset="/x.webp">\n\t<img src="/i.jpg" alt="alt">\n</picture>', "a\n\n![alt](/i.jpg)"),
     # unknown tags pass their text through; scripts and comments go
     ("<p><foo>bar</foo> <time>t</time></p>", "bar t"),
     ("<p>a<script>x()</script><!-- c -->b</p>", "ab"),
@@ -126,7 +179,8 @@ def test_assemble_url(raw, expected):
 PINNED = [
     ('<p>a <code>x   y\n z</code> b</p>', 'a `x y z` b'),
     ('<p>a <code> </code> b</p>', 'a ` ` b'),
-    ('<p>x <kbd>\n</kbd>y</p>', 'x y'),
+    # inline code of white space only is written as it is (renderInlineCode)
+    ('<p>x <kbd>\n</kbd>y</p>', 'x `\n`y'),
     ('<span><span><p>a</p></span></span> <span>b</span>', 'a\n\nb'),
     ('<a href="/x"><h2>T</h2></a>', '## [T](/x)'),
     ('<p><strong><ul><li>a</li><li>b</li></ul></strong></p>', '**ab**'),
@@ -140,7 +194,8 @@ PINNED = [
     ('<pre>a\n\n\n\nb</pre>', '```\na\n\n\n\nb\n```'),
     ('<p>a [b] "c" \'d\' $e |f \\ g</p>', 'a \\[b] "c" \'d\' $e |f \\\\ g'),
     ('<p>- a</p><p>+ b</p><p>## c</p><p>&gt; d</p><p>---</p>', '\\- a\n\n\\+ b\n\n\\## c\n\n&gt; d\n\n\\---'),
-    ('<p>![x](y) and ```z```</p>', '\\!\\[x\\]\\(y) and \\`\\`\\`z\\`\\`\\`'),
+    # "!" only before a raw "[", "[" only with a "]" later on its line, "]" and "(" never
+    ('<p>![x](y) and ```z```</p>', '!\\[x](y) and \\`\\`\\`z\\`\\`\\`'),
     ('<p><a href="/a b">x ]</a></p>', '[x \\]](/a%20b)'),
 ]
 
@@ -175,3 +230,26 @@ def test_assemble_url_invalid_parts(raw, expected):
 )
 def test_trim_consecutive_newlines(text, expected):
     assert trim_consecutive_newlines(text) == expected
+
+
+@pytest.mark.parametrize(
+    "h1,title_line",
+    [
+        ("NZ &amp; Australia", 'title: "NZ & Australia"'),
+        ("Govt ready for &lt;i&gt;The Return of the King&lt;/i&gt;", 'title: "Govt ready for <i>The Return of the King</i>"'),
+        ("R&amp;D &#34;boost&#34;", 'title: "R&D \\"boost\\""'),
+    ],
+)
+def test_title_text_is_written_as_read(h1, title_line):
+    """Titles (and names) are the h1's text: "&", "<" and ">" as the page shows them,
+    never as references (the reference's titles hold bare "&" and even "<i>")."""
+    from archive.parse import parse_release
+    from archive.render import render_front_matter
+
+    page = (
+        '<link rel="canonical" href="https://www.beehive.govt.nz/release/t">'
+        f"<article><h1>{h1}</h1><time datetime='2020-01-01T00:00:00Z'>1</time>"
+        "<div class='prose field--name-body'><p>x</p></div></article>"
+    )
+    front = render_front_matter(parse_release(page))
+    assert front.splitlines()[1] == title_line

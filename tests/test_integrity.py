@@ -1,0 +1,82 @@
+"""A damaged ledger: SQLite's own check runs before any command trusts the ledger; every
+command, the crawl included, says so in one line, exits 1 and touches nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+
+import pytest
+
+from tests.offline_archive import copy_archive, run, tree
+from tests.run import crawl
+
+PAGE = 4096
+
+
+def damage(ledger) -> int:
+    """Zero one page of the releases table's b-tree (not the schema), as a torn write or a
+    bad sector would; returns its number."""
+    with sqlite3.connect(ledger) as db:
+        assert db.execute("pragma page_size").fetchone()[0] == PAGE
+        pages = [row[0] for row in db.execute(
+            "select pageno from dbstat where name = 'releases' and pagetype = 'leaf' "
+            "order by pageno")]
+    db.close()
+    page = pages[len(pages) // 2]
+    with open(ledger, "r+b") as handle:
+        handle.seek((page - 1) * PAGE)
+        handle.write(bytes(PAGE))
+    return page
+
+
+@pytest.fixture
+def damaged(tmp_path_factory, tmp_path):
+    out = copy_archive(tmp_path_factory, tmp_path)
+    with sqlite3.connect(out / "ledger.db") as db:
+        assert db.execute("pragma quick_check").fetchone()[0] == "ok"
+        assert 45 <= db.execute("select count(*) from releases").fetchone()[0] <= 60
+    db.close()
+    damage(out / "ledger.db")
+    return out
+
+
+def state(out):
+    return tree(out), hashlib.sha256((out / "ledger.db").read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("args", [["verify"], ["status"], ["status", "--json"], ["export"],
+                                  ["search", "housing"], ["rebuild"]])
+def test_every_command_refuses_a_damaged_ledger(damaged, args):
+    before = state(damaged)
+    result = run(*args, "--out", damaged)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("beehive: error: the ledger cannot be used: ")
+    assert "is damaged" in lines[0]
+    assert state(damaged) == before
+
+
+def test_verify_runs_the_full_integrity_check(damaged):
+    result = run("verify", "--out", damaged)
+    assert "integrity_check" in result.stderr or "malformed" in result.stderr
+
+
+def test_crawl_refuses_a_damaged_ledger_before_fetching_anything(replica, damaged):
+    before = state(damaged)
+    result = crawl(replica, damaged)
+    assert result.returncode == 1
+    assert result.stderr.startswith("beehive: error: the ledger cannot be used: ")
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert replica.requests == []
+    assert state(damaged) == before
+
+
+def test_an_intact_ledger_passes(tmp_path_factory, tmp_path):
+    out = copy_archive(tmp_path_factory, tmp_path)
+    result = run("verify", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK: ")
