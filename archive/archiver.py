@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from archive.ledger import Ledger, compress, release_fields
+from archive.ledger import Ledger, compress, decompress, release_fields
+from archive.parse import ParseError, parse_release
 from archive.render import render_document
 from archive.store import Store, UnsafePath, release_path, sha256_text
 
@@ -74,6 +75,7 @@ class Saved:
     outcome: str  # "new", "updated" or "unchanged"
     path: str
     changed: bool = False  # the document differs from the one the ledger recorded
+    revised: bool = False  # a new version of the release: a revision was added
 
 
 @dataclass
@@ -120,9 +122,10 @@ def place(store: Store, items: Sequence[tuple[Rendered, dict | None]]) -> list[P
 
 
 class Archiver:
-    def __init__(self, out: str | os.PathLike = DEFAULT_OUT, db: str | os.PathLike | None = None):
+    def __init__(self, out: str | os.PathLike = DEFAULT_OUT, db: str | os.PathLike | None = None,
+                 schedule=None):
         self.store = Store(out)
-        self.ledger = Ledger(db or Path(out) / "ledger.db")
+        self.ledger = Ledger(db or Path(out) / "ledger.db", schedule)
         self._lock_file = None
 
     def lock(self) -> "Archiver":
@@ -150,21 +153,20 @@ class Archiver:
             self._lock_file.close()
             self._lock_file = None
 
-    def save(self, release, requested_url: str | None = None) -> Saved:
+    def save(self, release, requested_url: str | None = None,
+             validators: dict | None = None) -> Saved:
         """Render a parsed release and bring its file and ledger row up to date.
 
         When the request for a known release landed on another canonical URL (its slug was
-        renamed), the old row is retired after the new one is in, so it is archived once.
+        renamed), the old row and its history move to the new URL in the same transaction,
+        and the old file is removed after it, so it is archived once. ``validators`` are
+        the response's ETag and Last-Modified, kept for conditional rechecks.
         """
-        saved = self.commit([render(release)], [requested_url])[0]
-        if requested_url and requested_url != release.url:
-            old_path = self.ledger.retire(requested_url, release.url)
-            if old_path and not self.ledger.path_known(old_path):
-                self.store.remove(old_path)
-        return saved
+        captures = {release.url: validators} if validators is not None else None
+        return self.commit([render(release)], [requested_url], captures=captures)[0]
 
     def commit(self, items: Sequence[Rendered], requested_urls: Sequence[str | None] = (),
-               *, seen: bool = True) -> list[Saved]:
+               *, seen: bool = True, captures: dict | None = None) -> list[Saved]:
         """Bring files and ledger rows up to date for rendered releases: the file step, then
         the ledger step in one transaction.
 
@@ -179,26 +181,50 @@ class Archiver:
                 # Two URLs whose slugs fold to one file name: never overwrite the other.
                 raise UnsafePath(f"{item.path} already holds {owners[item.path]}")
         placed = place(self.store, [(item, olds.get(item.url)) for item in items])
-        self.record(placed, requested_urls, seen=seen)
+        self.record(placed, requested_urls, seen=seen, captures=captures)
         return [one.saved for one in placed]
 
     def record(self, placed: Sequence[Placed], requested_urls: Sequence[str | None] = (),
-               *, seen: bool) -> None:
+               *, seen: bool, captures: dict | None = None) -> None:
         """The ledger step, for releases whose files ``place`` has put in place: their rows
-        in one transaction, then the files they moved away from are removed."""
+        in one transaction, then the files they moved away from are removed.
+
+        A crawl's capture whose document differs from the recorded one is a new revision
+        when it is an edit on the site, not merely the current converter reading the
+        stored page differently (see ``is_edit``); a rebuild never makes a revision.
+        """
         requested_urls = list(requested_urls) + [None] * (len(placed) - len(requested_urls))
         rows, seen_urls, moved = [], [], []
         for one, requested in zip(placed, requested_urls):
             item, old = one.item, one.old
             if seen and one.saved.outcome == "unchanged":
-                seen_urls.append((item.url, requested))
+                seen_urls.append((item, requested, old))
             elif seen or not one.row_current:
                 # A rebuild also updates a row whose file was right but whose fields the
                 # parser now reads differently (the New Zealand date, say).
-                rows.append((item, old, requested, one.saved.changed))
+                revise = seen and (old is None or (one.saved.changed and self.is_edit(item)))
+                one.saved.revised = revise
+                rows.append((item, old, requested, one.saved.changed, revise))
             if old and old["path"] != item.path:
                 moved.append(old["path"])
-        self.ledger.save_rendered(rows, seen=seen, seen_urls=seen_urls)
+        moved += self.ledger.save_rendered(rows, seen=seen, seen_urls=seen_urls,
+                                           captures=captures)
         for path in moved:
             if not self.ledger.path_known(path):
                 self.store.remove(path)
+
+    def is_edit(self, item: Rendered) -> bool:
+        """Does this rendering differ from the latest stored version rendered the same way?
+
+        The recorded file may come from an older converter: then a capture that renders
+        differently is the converter's doing, not the site's, and is no new revision.
+        """
+        row = self.ledger.db.execute("select region from releases where url = ?",
+                                     [item.url]).fetchone()
+        if not row or row[0] is None:
+            return True
+        try:
+            stored = render(parse_release(decompress(row[0]), item.url), keep_region=False)
+        except (ParseError, UnsafePath, ValueError):
+            return True
+        return stored.document != item.document

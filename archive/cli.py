@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -101,6 +103,21 @@ def setting_pair(ctx, param, values):
     return pairs
 
 
+def release_urls(ctx, param, values):
+    """--url values: release (or /node/N) URLs on the production host or any http(s) host."""
+    from archive.urls import PRODUCTION
+
+    checked = []
+    for value in values:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or \
+                not re.fullmatch(r"/(release/[^/?#]+|node/\d+)", parts.path):
+            raise click.BadParameter(
+                f"not a release URL (like {PRODUCTION}/release/<slug>): {value!r}")
+        checked.append(value.strip())
+    return checked
+
+
 @cli.command(epilog=EXIT_STATUSES)
 @click.option("--base-url", default="https://www.beehive.govt.nz", show_default=True,
               callback=lambda ctx, param, value: base_url_type(value),
@@ -128,9 +145,17 @@ def setting_pair(ctx, param, values):
                    "extension, .jsonl .json .csv .xml, or after a colon; '-:jsonl' is stdout).")
 @click.option("-O", "--overwrite-output", "overwrites", multiple=True, metavar="FILE[:FORMAT]",
               help="As -o, but replace FILE instead of appending to it.")
+@click.option("--url", "urls", multiple=True, metavar="URL", callback=release_urls,
+              help="Fetch exactly this release now, archived or new, and nothing else "
+                   "(no listing, no rechecks, no retries); repeatable. A new version "
+                   "becomes a new revision.")
+@click.option("--recheck-max", type=click.IntRange(min=0), default=30, show_default=True,
+              help="Recheck at most this many archived releases whose recheck is due, "
+                   "most overdue first, with conditional requests; 0 turns rechecks off.")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
               callback=setting_pair, help="A Scrapy setting, as with scrapy crawl -s.")
-def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, settings):
+def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls, recheck_max,
+          settings):
     """Archive the releases published since the last run.
 
     Reads the releases feed and fetches each release the ledger does not hold;
@@ -139,7 +164,9 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, sett
     listing, and the site's search for each government since 1993 (the listing
     covers the current government only); a run after one that was interrupted
     resumes the walks where they stopped. Releases that failed last time are
-    tried again. Ends with one line starting 'beehive summary:'.
+    tried again, and archived releases whose recheck is due (on a schedule by
+    age) are asked again with conditional requests: an edit becomes a new
+    revision. Ends with one line starting 'beehive summary:'.
 
     \b
     beehive crawl
@@ -147,12 +174,14 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, sett
     beehive crawl --seed 1999-2002-labour.json --seed more-urls.txt
     beehive crawl --base-url http://127.0.0.1:8000 -s LOG_LEVEL=WARNING
     beehive crawl -O new.jsonl        # also: what this run archived, one record a line
+    beehive crawl --url https://www.beehive.govt.nz/release/some-slug
     """
     from scrapy.crawler import CrawlerProcess
     from scrapy.exceptions import UsageError
     from scrapy.settings import Settings
     from scrapy.utils.conf import feed_process_params_from_cli
 
+    from archive.schedule import Schedule, ScheduleError
     from scraper.discovery import SeedError
     from scraper.pipelines import OUTCOME_EXIT
 
@@ -166,9 +195,17 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, sett
         "BEEHIVE_DB": db,
         "DOWNLOAD_DELAY": delay,
         "BEEHIVE_FULL": full,
+        "BEEHIVE_RECHECK_MAX": recheck_max,
     }, priority="cmdline")
     if seeds:
         crawl_settings.set("BEEHIVE_SEEDS", list(seeds), priority="cmdline")
+    if urls:
+        hosts = {urlsplit(base_url).netloc, "www.beehive.govt.nz", "beehive.govt.nz"}
+        for url in urls:
+            if urlsplit(url).netloc not in hosts:
+                raise click.BadParameter(f"not on {base_url} nor www.beehive.govt.nz: {url!r}",
+                                         param_hint="'--url'")
+        crawl_settings.set("BEEHIVE_URLS", list(urls), priority="cmdline")
     if warc:
         crawl_settings.set("BEEHIVE_WARC", True, priority="cmdline")
     crawl_settings.update(dict(settings), priority="cmdline")
@@ -180,6 +217,10 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, sett
         except UsageError as error:
             raise click.UsageError(str(error)) from None
         crawl_settings.set("FEEDS", feeds, priority="cmdline")
+    try:
+        Schedule.parse(crawl_settings.get("BEEHIVE_RECHECK_INTERVALS"))
+    except ScheduleError as error:
+        raise click.BadParameter(f"BEEHIVE_RECHECK_INTERVALS: {error}", param_hint="'-s'")
 
     process = CrawlerProcess(crawl_settings)
     crawler = process.create_crawler("releases")
@@ -368,8 +409,9 @@ def verify(out, db):
 def status(out, db, as_json):
     """What the archive holds and how the last run went.
 
-    Releases archived, the oldest and newest, the last run and its figures, and
-    every release whose last attempt failed, with the reason.
+    Releases archived, revisions held, releases due for a recheck and gone from
+    the site, the oldest and newest, the last run and its figures, and every
+    release whose last attempt failed, with the reason.
     """
     import json
 
@@ -395,7 +437,10 @@ def status(out, db, as_json):
               help="Only releases published on or after this UTC date.")
 @click.option("-o", "--output", default="-", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write here instead of stdout ('-').")
-def export(out, db, fmt, since, output):
+@click.option("--revisions", is_flag=True,
+              help="One record per revision instead of per release: every version the "
+                   "archive holds, with its 'revision' number and 'captured' time.")
+def export(out, db, fmt, since, output, revisions):
     """Every release as one record: front-matter fields, the UTC timestamp,
     the New Zealand date, the body Markdown, the path and the hash.
 
@@ -411,11 +456,11 @@ def export(out, db, fmt, since, output):
     try:
         if output == "-":
             stream = click.get_text_stream("stdout", encoding="utf-8")
-            run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"))
+            run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"), revisions)
             stream.flush()
         else:
             with open(output, "w", encoding="utf-8", newline="") as stream:
-                run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"))
+                run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"), revisions)
     finally:
         ledger.close()
 
@@ -491,3 +536,149 @@ def serve(out, db, host, port):
         arguments = datasette_arguments(path, Path(out), host, port,
                                         Path(folder) / "metadata.json")
         datasette_cli.main(args=arguments, prog_name="datasette", standalone_mode=False)
+
+
+# -- history: revisions of a release, and the change log --------------------------------
+
+@contextlib.contextmanager
+def release_found():
+    """An unknown release or revision is one line and exit status 1."""
+    from archive.history import NotFound
+
+    try:
+        yield
+    except NotFound as error:
+        fail(str(error))
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.argument("release", metavar="URL_OR_SLUG")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of text.")
+def history(out, db, release, as_json):
+    """Every version of a release the archive holds, oldest first.
+
+    One line per revision: its number, when it was captured (UTC), the start of
+    the SHA-256 of its file, and the lines added and removed against the
+    revision before. URL_OR_SLUG is the release's URL, its slug, or its file.
+
+    \b
+    beehive history https://www.beehive.govt.nz/release/some-slug
+    beehive history some-slug --json
+    """
+    import json
+
+    from archive.history import history as read_history
+
+    ledger = open_ledger(out, db)
+    try:
+        with release_found():
+            found, entries = read_history(ledger, release)
+    finally:
+        ledger.close()
+    for entry in entries:
+        if as_json:
+            click.echo(json.dumps({"url": found["url"], **entry}, ensure_ascii=False))
+        else:
+            click.echo(f"{entry['revision']}\t{entry['captured']}\t{entry['sha256'][:12]}"
+                       f"\t+{entry['added']} -{entry['removed']}")
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.argument("release", metavar="URL_OR_SLUG")
+@click.option("-r", "--revision", type=click.IntRange(min=1), metavar="N",
+              help="This revision (see 'beehive history').")
+@click.option("--at", metavar="TIMESTAMP",
+              help="The revision the archive held at this UTC moment "
+                   "(YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ).")
+def show(out, db, release, revision, at):
+    """Print a release's file as it was: the latest revision, or --revision N,
+    or the one held --at a moment. Byte for byte what the file held then (as
+    long as the converter has not changed since).
+
+    \b
+    beehive show some-slug --revision 1
+    beehive show some-slug --at 2025-06-01 > then.md
+    """
+    from archive.history import document, parse_moment, pick, release_revisions
+
+    if revision is not None and at is not None:
+        raise click.UsageError("give --revision or --at, not both")
+    if at is not None:
+        try:
+            parse_moment(at)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="'--at'")
+    ledger = open_ledger(out, db)
+    try:
+        with release_found():
+            _, revisions = release_revisions(ledger, release)
+            text = document(pick(revisions, revision, at))
+    finally:
+        ledger.close()
+    click.get_binary_stream("stdout").write(text.encode("utf-8", "surrogatepass"))
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.argument("release", metavar="URL_OR_SLUG")
+@click.argument("a", type=click.IntRange(min=1), required=False)
+@click.argument("b", type=click.IntRange(min=1), required=False)
+def diff(out, db, release, a, b):
+    """A unified diff of a release's file between revisions A and B (default:
+    the last two; A alone: from A to the latest).
+
+    \b
+    beehive diff some-slug
+    beehive diff some-slug 1 3
+    """
+    from archive.history import diff as read_diff
+
+    ledger = open_ledger(out, db)
+    try:
+        with release_found():
+            lines = list(read_diff(ledger, release, a, b))
+    finally:
+        ledger.close()
+    for line in lines:
+        click.echo(line, nl=not line.endswith("\n"))
+
+
+@cli.command(epilog=OFFLINE_EXIT)
+@archive_options
+@click.option("--since", metavar="TIMESTAMP|RUN_ID",
+              help="Only changes after this: a UTC moment (exclusive; give the 'at' of the "
+                   "last change you saw) or a run id (changes made by later runs). "
+                   "Default: the whole log.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of text.")
+def changes(out, db, since, as_json):
+    """What changed in the archive, in order: one line per change.
+
+    Kinds: new (first capture), updated (a new revision, a file re-rendered, or
+    a gone release answering again), gone (the site answered 404/410), moved
+    (the release's slug was renamed: old path -> new path). Each line: at,
+    kind, revision, path, sha256, url, tab-separated. A program that keeps the
+    last 'at' it saw and asks again with --since gets every change exactly once.
+
+    \b
+    beehive changes --since 2026-01-01 --json
+    beehive changes --since 2026-01-05T03:07:12.104331Z
+    beehive changes --since 41        # made by runs after run 41
+    """
+    import json
+
+    from archive.history import changes as read_changes, format_change, parse_moment
+
+    if since is not None and not since.strip().isdigit():
+        try:
+            parse_moment(since)
+        except ValueError as error:
+            raise click.BadParameter(f"{error}, nor a run id", param_hint="'--since'")
+    ledger = open_ledger(out, db)
+    try:
+        for change in read_changes(ledger, since):
+            click.echo(json.dumps(change, ensure_ascii=False) if as_json
+                       else format_change(change))
+    finally:
+        ledger.close()

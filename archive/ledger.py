@@ -11,7 +11,8 @@ Tables (plain SQLite; ``sqlite-utils`` and Datasette open it as it is):
 - ``aliases``: URLs that led to a release under another canonical URL (``/node/N``, old slugs).
 - ``runs``: one row per crawl or rebuild, with its figures.
 - ``revisions``: every distinct content version of each release (revision 1, 2, …), with the
-  compressed content region it was rendered from; ``releases`` holds the latest.
+  compressed content region it was rendered from; ``releases`` holds the latest, and its
+  region, which the latest revision does not store a second time (its ``region`` is null).
 - ``changes``: an append-only log of what happened to the archive (new, updated, gone,
   moved), in order, for other programs to follow.
 - ``walks``: how far each discovery walk (the listing, each government's search) got.
@@ -25,14 +26,22 @@ from __future__ import annotations
 import json
 import sqlite3
 import zlib
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import sqlite_utils
 
+from archive.schedule import Schedule, iso, parse_iso
+
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def change_time(moment: datetime) -> str:
+    """The change log's form of a moment: UTC with microseconds, so that every entry has
+    its own, strictly later than the one before, and text order is time order."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def compress(text: str) -> bytes:
@@ -72,7 +81,10 @@ SCHEMA_VERSION = 1
 # sqlite-utils column specs; ``_create`` makes them in a new ledger and ``_migrate`` adds
 # them to an old one.
 REVISION_COLUMNS = {"url": str, "revision": int, "captured": str, "sha256": str,
-                    "region": bytes, "run_id": int}
+                    # null in the latest revision, whose region is the release's own
+                    "region": bytes, "run_id": int,
+                    # the URL the page had then, when not the release's (a renamed slug)
+                    "page_url": str}
 CHANGE_COLUMNS = {"id": int, "at": str, "kind": str, "url": str, "path": str,
                   "old_path": str, "sha256": str, "revision": int, "run_id": int}
 # A walk's ``page`` is where it resumes: the releases of every earlier page are archived.
@@ -84,7 +96,7 @@ WALK_COLUMNS = {"name": str, "page": int, "finished": int, "reported": int,
 RUN_COLUMNS = {"id": int, "command": str, "started": str, "ended": str, "requested": int,
                "new": int, "updated": int, "unchanged": int, "failed": int, "gone": int,
                "blocked": int, "outcome": str, "walk_finished": int, "elapsed": float,
-               "reason": str}
+               "reason": str, "rechecked": int, "changed": int, "not_modified": int}
 
 
 FIELD_NAMES = ("slug", "title", "published", "date", "nz_date", "ministers", "portfolios",
@@ -137,10 +149,12 @@ def check_integrity(path: str | Path, *, thorough: bool = False) -> None:
 
 
 class Ledger:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, schedule: Schedule | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite_utils.Database(self.path)
+        self.schedule = schedule or Schedule.parse()
+        self.run_id = None  # the run this connection records, once started
         self._create()
 
     def _create(self) -> None:
@@ -148,6 +162,10 @@ class Ledger:
         if "releases" in db.table_names():
             if db.execute("pragma user_version").fetchone()[0] < SCHEMA_VERSION:
                 self._migrate()
+            elif "page_url" not in db["revisions"].columns_dict:
+                # made by a development build of this version: columns added since
+                with db.atomic():
+                    self._add_missing_columns()
             return
         # Not one transaction: enable_fts runs a script, which commits. A ledger left half
         # made has user_version 0 and is completed by the migration the next time.
@@ -183,24 +201,46 @@ class Ledger:
         """
         db = self.db
         with db.atomic():
-            for table, columns in (("releases", RELEASE_COLUMNS), ("runs", RUN_COLUMNS),
-                                   ("walks", WALK_COLUMNS)):
-                if table in db.table_names():
-                    have = db[table].columns_dict
-                    for name, kind in columns.items():
-                        if name not in have:
-                            db[table].add_column(name, kind)
+            self._add_missing_columns()
             self._create_tables()
             db["releases"].create_index(["next_check"], if_not_exists=True)
             db.execute(
-                "insert or ignore into revisions (url, revision, captured, sha256, region) "
-                "select url, 1, coalesce(last_changed, first_seen), sha256, region "
-                "from releases")
-            db.execute(
-                "insert into changes (at, kind, url, path, sha256, revision) "
-                "select first_seen, 'new', url, path, sha256, 1 from releases "
-                "order by first_seen, published, url")
+                "insert or ignore into revisions (url, revision, captured, sha256) "
+                "select url, 1, coalesce(last_changed, first_seen), sha256 from releases")
+            self._migrate_changes_and_schedule()
             db.execute(f"pragma user_version = {SCHEMA_VERSION}")
+
+    def _migrate_changes_and_schedule(self) -> None:
+        """Each old release: a ``new`` entry in the change log, at its first capture and by
+        the run that made it, and a next_check on the recheck schedule, spread from now."""
+        now = datetime.now(timezone.utc)
+        rows = self.db.execute(
+            "select url, path, sha256, first_seen, published, "
+            "(select max(id) from runs where runs.started <= releases.first_seen) "
+            "from releases order by first_seen, published, url").fetchall()
+        entries, checks, last = [], [], None
+        for url, path, sha256, first_seen, published, run_id in rows:
+            at = parse_iso(first_seen) if first_seen else now
+            if last is not None and at <= last:
+                at = last + timedelta(microseconds=1)
+            last = at
+            entries.append((change_time(at), "new", url, path, sha256, 1, run_id))
+            checks.append((iso(self.schedule.next_check(url, parse_iso(published), now)), url))
+        self.db.conn.executemany(
+            "insert into changes (at, kind, url, path, sha256, revision, run_id) "
+            "values (?, ?, ?, ?, ?, ?, ?)", entries)
+        self.db.conn.executemany(
+            "update releases set next_check = ? where url = ? and next_check is null", checks)
+
+    def _add_missing_columns(self) -> None:
+        db = self.db
+        for table, columns in (("releases", RELEASE_COLUMNS), ("runs", RUN_COLUMNS),
+                               ("revisions", REVISION_COLUMNS), ("walks", WALK_COLUMNS)):
+            if table in db.table_names():
+                have = db[table].columns_dict
+                for name, kind in columns.items():
+                    if name not in have:
+                        db[table].add_column(name, kind)
 
     def close(self) -> None:
         self.db.close()
@@ -253,19 +293,46 @@ class Ledger:
     def release_urls(self) -> list[str]:
         return [row[0] for row in self.db.execute("select url from releases order by published desc")]
 
-    def retire(self, old_url: str, new_url: str) -> str | None:
-        """A release moved to a new canonical URL (a renamed slug): drop its old row and
-        remember the old URL as an alias. Returns the old row's file path, for removal."""
-        old = self.release(old_url)
-        if old is None:
-            return None
-        with self.db.atomic():
-            self.db["releases"].delete(old_url)
-            self.db["aliases"].upsert({"url": old_url, "canonical": new_url}, pk="url")
-        return old["path"]
-
     def count(self) -> int:
         return self.db["releases"].count
+
+    def due(self, limit: int, now: str | None = None) -> list[dict]:
+        """Archived releases whose recheck is due, most overdue first: url and validators.
+        Gone releases are among them: the site sometimes restores one."""
+        cursor = self.db.execute(
+            "select url, etag, last_modified from releases "
+            "where next_check is null or next_check <= ? "
+            "order by next_check is not null, next_check, url limit ?",
+            [now or utc_now(), limit])
+        return [dict(zip(("url", "etag", "last_modified"), row)) for row in cursor]
+
+    def due_count(self, now: str | None = None) -> int:
+        return self.db.execute("select count(*) from releases where next_check is null "
+                               "or next_check <= ?", [now or utc_now()]).fetchone()[0]
+
+    def find(self, url_or_slug: str) -> dict | None:
+        """A release by its URL, an alias, its slug or its file path (without its region)."""
+        key = url_or_slug.strip()
+        if key.endswith(".md") and "releases/" in key:  # a file path, from any folder
+            key = key[key.rindex("releases/"):]
+        slug = key.rstrip("/").rsplit("/", 1)[-1]
+        row = self.db.execute(
+            "select url from releases where url = :k or path = :k or slug = :k "
+            "or url = (select canonical from aliases where url = :k) "
+            "or url = 'https://www.beehive.govt.nz/release/' || :s "
+            "order by url = :k desc limit 1", {"k": key, "s": slug}).fetchone()
+        return self.release(row[0]) if row else None
+
+    def revisions(self, url: str) -> list[dict]:
+        """Every stored version of a release, oldest first, with its compressed region
+        (the latest revision's is the release's own, stored once, in ``releases``)."""
+        cursor = self.db.execute(
+            "select r.url, r.revision, r.captured, r.sha256, "
+            "coalesce(r.region, s.region) as region, r.run_id, r.page_url "
+            "from revisions r left join releases s on s.url = r.url "
+            "where r.url = ? order by r.revision", [url])
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor]
 
     # -- writing: each method is one transaction ------------------------------------------
     # Always inside db.atomic(): sqlite-utils commits a write made through db.execute or a
@@ -275,7 +342,7 @@ class Ledger:
     def rows_for(self, urls: list[str]) -> dict[str, dict]:
         """The rows of these URLs (without the stored region or the dates), by URL."""
         rows = {}
-        columns = ", ".join(["url", "path", "sha256", "body", *FIELD_NAMES])
+        columns = ", ".join(["url", "path", "sha256", "body", "gone", *FIELD_NAMES])
         for start in range(0, len(urls), 500):
             chunk = urls[start:start + 500]
             cursor = self.db.execute(
@@ -295,28 +362,51 @@ class Ledger:
     def path_known(self, path: str) -> bool:
         return bool(self.db.execute("select 1 from releases where path = ?", [path]).fetchone())
 
-    def save_rendered(self, rows, *, seen: bool, seen_urls=(), bodies=None) -> None:
+    def save_rendered(self, rows, *, seen: bool, seen_urls=(), bodies=None,
+                      captures=None) -> list[str]:
         """Record rendered releases whose files are in place, in one transaction.
 
-        ``rows`` holds (Rendered, old row or None, requested URL or None, changed). A crawl
-        (``seen``) also stamps last_seen, clears the releases' failures and records aliases;
-        ``seen_urls`` are (url, requested URL) of releases seen unchanged. A rebuild changes
-        only what rendering gives: fields, body, path and hash (and last_changed).
+        ``rows`` holds (Rendered, old row or None, requested URL or None, changed, revise):
+        ``changed`` when the document differs from the recorded one, ``revise`` when it is a
+        new version of the release (an edit on the site, or its first capture), which adds a
+        revision. A crawl (``seen``) also stamps last_seen, clears the releases' failures and
+        gone marks, sets the next recheck, keeps the response's validators (``captures``:
+        URL -> {"etag", "last_modified"}) and records aliases; ``seen_urls`` are (Rendered,
+        requested URL, old row) of releases seen unchanged. A request that landed on a new
+        canonical URL (a renamed slug) moves the old release, its revisions included, to the
+        new URL. A rebuild changes only what rendering gives: fields, body, path and hash (and
+        last_changed). Every change is logged in ``changes``. Returns the paths of files
+        that releases moved away from, for removal.
         """
         from archive.archiver import body_of
 
         now = utc_now()
+        captures = captures or {}
+        moved_away = []
         with self.db.atomic():
-            for index, (item, old, requested_url, changed) in enumerate(rows):
+            moves = {}
+            requests = [(row[0], row[2]) for row in rows] + [(i, r) for i, r, _ in seen_urls]
+            for item, requested_url in requests:
+                if requested_url and requested_url != item.url:
+                    old_path = self._move(requested_url, item.url)
+                    if old_path:
+                        moves[item.url] = old_path
+                        moved_away.append(old_path)
+            for index, (item, old, requested_url, changed, *revise) in enumerate(rows):
+                revise = revise[0] if revise else seen and not old
                 row = {"url": item.url, **item.fields,
                        "body": bodies[index] if bodies else body_of(item.document),
                        "path": item.path, "sha256": item.sha256}
                 if item.region is not None:
                     row["region"] = item.region
+                if seen:
+                    row.update(self._checked(item.url, item.fields["published"], captures))
                 if not old:
                     row.update(first_seen=now, last_seen=now, last_changed=now, gone=None)
                     self._insert(row)
                 else:
+                    if revise:  # the release's region is about to be the new revision's
+                        self._keep_region(item.url)
                     # Only what differs: a row already right is not written at all.
                     row = {name: value for name, value in row.items()
                            if name not in old or old[name] != value}
@@ -326,12 +416,103 @@ class Ledger:
                         row.update(last_seen=now, gone=None)
                     if row:
                         self._update(item.url, row)
+                revision = self._add_revision(item, now) if revise else self._revision(item.url)
+                if item.url in moves:
+                    self._log("moved", item, revision, old_path=moves[item.url])
+                elif not old:
+                    self._log("new", item, revision)
+                elif changed or (seen and old.get("gone")) or old["path"] != item.path:
+                    self._log("updated", item, revision,
+                              old_path=old["path"] if old["path"] != item.path else None)
                 if seen:
                     self._seen(item.url, requested_url)
-            for url, requested_url in seen_urls:
-                self.db.execute("update releases set last_seen = ?, gone = null where url = ?",
-                                [now, url])
-                self._seen(url, requested_url)
+            for item, requested_url, old in seen_urls:
+                self._update(item.url, {
+                    "last_seen": now, "gone": None,
+                    **self._checked(item.url, item.fields["published"], captures)})
+                if item.url in moves:
+                    self._log("moved", item, self._revision(item.url), old_path=moves[item.url])
+                elif old and old.get("gone"):
+                    self._log("updated", item, self._revision(item.url))  # back from gone
+                self._seen(item.url, requested_url)
+        return moved_away
+
+    def _checked(self, url: str, published: str, captures: dict) -> dict:
+        """The columns a fetch of the release sets: its next recheck and, when the
+        response was kept, its validators."""
+        columns = {"next_check": iso(self.schedule.next_check(
+            url, parse_iso(published), datetime.now(timezone.utc)))}
+        if url in captures:
+            columns.update(etag=captures[url].get("etag"),
+                           last_modified=captures[url].get("last_modified"))
+        return columns
+
+    def _revision(self, url: str) -> int | None:
+        return self.db.execute("select max(revision) from revisions where url = ?",
+                               [url]).fetchone()[0]
+
+    def _add_revision(self, item, captured: str) -> int:
+        """A new latest revision. Its region is the release's own (``releases.region``),
+        not stored twice: the row's region stays null until a later revision supersedes it
+        (``_keep_region``)."""
+        revision = (self._revision(item.url) or 0) + 1
+        self.db.execute(
+            "insert into revisions (url, revision, captured, sha256, run_id) "
+            "values (?, ?, ?, ?, ?)", [item.url, revision, captured, item.sha256, self.run_id])
+        return revision
+
+    def _keep_region(self, url: str) -> None:
+        """Before the release's region changes or goes: give its latest revision its own
+        copy of it."""
+        self.db.execute(
+            "update revisions set region = (select region from releases where url = :u) "
+            "where url = :u and region is null", {"u": url})
+
+    def _move(self, old_url: str, new_url: str) -> str | None:
+        """A release now answers under a new canonical URL (a renamed slug): its revisions go
+        first in the new URL's history, its row goes, and the old URL becomes an alias.
+        Returns the old row's file path, or None when there was no such release."""
+        old = self.db.execute("select path from releases where url = ?", [old_url]).fetchone()
+        if old is None:
+            return None
+        db = self.db
+        self._keep_region(old_url)
+        carried = self._revision(old_url) or 0
+        # Renumber in two steps: a direct shift could collide with a number not yet moved.
+        db.execute("update revisions set revision = -(revision + ?) where url = ?",
+                   [carried, new_url])
+        db.execute("update revisions set revision = -revision where url = ? and revision < 0",
+                   [new_url])
+        db.execute("update revisions set url = ?, page_url = coalesce(page_url, ?) "
+                   "where url = ?", [new_url, old_url, old_url])
+        db.execute("delete from releases where url = ?", [old_url])
+        db.execute("update aliases set canonical = ? where canonical = ?", [new_url, old_url])
+        db["aliases"].upsert({"url": old_url, "canonical": new_url}, pk="url")
+        db["failures"].delete_where("url = ?", [old_url])
+        return old[0]
+
+    def _log(self, kind: str, item, revision: int | None, old_path: str | None = None) -> None:
+        self.log_change(kind, item.url, item.path, item.sha256, revision, old_path)
+
+    def log_change(self, kind: str, url: str, path: str, sha256: str, revision: int | None,
+                   old_path: str | None = None) -> str:
+        """Append to the change log, inside the caller's transaction.
+
+        ``at`` is strictly later than every entry before it (the archive's lock makes this
+        process the only writer), so a reader that remembers the last ``at`` it saw and asks
+        for what came after never misses an entry nor gets one twice.
+        """
+        # The newest entry is the last by id (its primary key): no scan of the log.
+        last = self.db.execute("select at from changes order by id desc limit 1").fetchone()
+        last = last[0] if last else None
+        at = datetime.now(timezone.utc)
+        if last and at <= parse_iso(last):
+            at = parse_iso(last) + timedelta(microseconds=1)
+        self.db.execute(
+            "insert into changes (at, kind, url, path, old_path, sha256, revision, run_id) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [change_time(at), kind, url, path, old_path, sha256, revision, self.run_id])
+        return change_time(at)
 
     # Plain statements rather than sqlite-utils' insert and update, which look the table up
     # again for every row: a rebuild after a converter change updates every row. Column
@@ -369,8 +550,38 @@ class Ledger:
                  "attempts": (old[0]["attempts"] if old else 0) + 1},
                 pk="url",
             )
-            if kind == "gone":
-                self.db.execute("update releases set gone = ? where url = ?", [now, url])
+            release = kind == "gone" and self.db.execute(
+                "select path, sha256, gone, published from releases where url = ?",
+                [url]).fetchone()
+            if release:
+                path, sha256, gone, published = release
+                # Asked again on the schedule: the site sometimes restores a release.
+                self._update(url, {"gone": now, **self._checked(url, published, {})})
+                if not gone:
+                    self.log_change("gone", url, path, sha256, self._revision(url))
+
+    def not_modified(self, url: str, etag: str | None, last_modified: str | None) -> None:
+        """The site answered a recheck with 304: the release is as captured. Seen now,
+        rescheduled, its failure and gone mark cleared (a gone release answering again
+        is logged as updated, as one whose page came back)."""
+        now = utc_now()
+        with self.db.atomic():
+            row = self.db.execute("select path, sha256, gone, published from releases "
+                                  "where url = ?", [url]).fetchone()
+            if row is None:
+                return
+            path, sha256, gone, published = row
+            columns = {"last_seen": now, "gone": None,
+                       **self._checked(url, published, {})}
+            # A 304 may repeat the validators; keep the ones we have when it does not.
+            if etag:
+                columns["etag"] = etag
+            if last_modified:
+                columns["last_modified"] = last_modified
+            self._update(url, columns)
+            if gone:
+                self.log_change("updated", url, path, sha256, self._revision(url))
+            self._seen(url, None)
 
     def walk_progress(self, name: str, page: int, run_id: int | None, *,
                       finished: bool | None = None, reported: int | None = None) -> None:
@@ -404,10 +615,11 @@ class Ledger:
 
     def start_run(self, command: str) -> int:
         with self.db.atomic():
-            return self.db["runs"].insert(
+            self.run_id = self.db["runs"].insert(
                 {"command": command, "started": utc_now(), "outcome": "running",
                  "walk_finished": 0}
             ).last_pk
+        return self.run_id
 
     def finish_run(self, run_id: int, **figures) -> None:
         with self.db.atomic():

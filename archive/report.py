@@ -12,8 +12,9 @@ import json
 from typing import IO, Iterator
 
 from archive.governments import spans
-from archive.ledger import Ledger
-from archive.parse import SITE, reference_slug
+from archive.ledger import Ledger, decompress
+from archive.parse import SITE, parse_release, reference_slug
+from archive.store import sha256_text
 
 EXPORT_FIELDS = ("title", "date", "url", "ministers", "portfolios", "attachments",
                  "published", "nz_date", "body", "path", "sha256")
@@ -47,6 +48,9 @@ def status(ledger: Ledger) -> dict:
         "newest": _release_summary(db.execute(ends.format("desc")).fetchone()),
         "last_run": ledger.last_run(),
         "failures": failures,
+        "revisions": db.execute("select count(*) from revisions").fetchone()[0],
+        "due": ledger.due_count(),
+        "gone": db.execute("select count(*) from releases where gone is not null").fetchone()[0],
         "history": history(ledger),
     }
 
@@ -77,7 +81,9 @@ def history(ledger: Ledger) -> list[dict]:
 
 
 def format_status(report: dict) -> Iterator[str]:
-    yield f"releases archived: {report['releases']}  (ledger {report['ledger']})"
+    yield (f"releases archived: {report['releases']}, revisions {report['revisions']}, "
+           f"due for a recheck {report['due']}, gone from the site {report['gone']}  "
+           f"(ledger {report['ledger']})")
     for end in ("oldest", "newest"):
         release = report[end]
         if release:
@@ -86,7 +92,8 @@ def format_status(report: dict) -> Iterator[str]:
     if run:
         figures = ", ".join(f"{name} {run[name]}" for name in
                             ("requested", "new", "updated", "unchanged", "failed", "gone",
-                             "blocked") if run.get(name) is not None)
+                             "blocked", "rechecked", "changed", "not_modified")
+                            if run.get(name) is not None)
         elapsed = f", {run['elapsed']}s" if run.get("elapsed") is not None else ""
         yield (f"last run: #{run['id']} {run['command']} started {run['started']}, "
                f"ended {run['ended'] or '(not finished)'}{elapsed}, outcome {run['outcome']}"
@@ -158,19 +165,45 @@ def export_records(ledger: Ledger, since: str | None = None) -> Iterator[dict]:
         last = (rows[-1][0], rows[-1][1])
 
 
-def export(ledger: Ledger, stream: IO[str], fmt: str = "jsonl", since: str | None = None) -> int:
+def revision_records(ledger: Ledger, since: str | None = None) -> Iterator[dict]:
+    """One record per revision of each release (oldest release first, its revisions in
+    order), each read back from its stored page: the fields as that version had them, and
+    its ``revision`` number and ``captured`` time."""
+    from archive.archiver import body_of, render
+
+    for release in export_records(ledger, since):
+        url = ledger.find(release["path"])["url"]
+        for revision in ledger.revisions(url):
+            parsed = parse_release(decompress(revision["region"]),
+                                   revision.get("page_url") or url)
+            text = render(parsed, keep_region=False).document
+            yield {
+                "title": parsed.title, "date": parsed.date, "url": parsed.archive_url,
+                "ministers": list(parsed.ministers), "portfolios": list(parsed.portfolios),
+                "attachments": list(parsed.attachments),
+                "published": parsed.published.isoformat().replace("+00:00", "Z"),
+                "nz_date": parsed.nz_date, "body": body_of(text),
+                "path": release["path"], "sha256": sha256_text(text),
+                "revision": revision["revision"], "captured": revision["captured"],
+            }
+
+
+def export(ledger: Ledger, stream: IO[str], fmt: str = "jsonl", since: str | None = None,
+           revisions: bool = False) -> int:
     """Write the records to a text stream as they are read; returns how many."""
     count = 0
+    records = revision_records(ledger, since) if revisions else export_records(ledger, since)
     if fmt == "csv":
-        writer = csv.DictWriter(stream, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+        fields = EXPORT_FIELDS + (("revision", "captured") if revisions else ())
+        writer = csv.DictWriter(stream, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
-        for record in export_records(ledger, since):
+        for record in records:
             for name in LIST_FIELDS:  # a list in one cell: JSON, unambiguous
                 record[name] = json.dumps(record[name], ensure_ascii=False)
             writer.writerow(record)
             count += 1
     else:
-        for record in export_records(ledger, since):
+        for record in records:
             stream.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
     return count

@@ -57,8 +57,10 @@ QUERIES = {
         "title": "Revisions of a release",
         "description": "Every distinct version of one release that the archive captured, "
                        "oldest first. Give the release's URL.",
-        "sql": "select revision, captured, sha256, run_id, length(region) as region_bytes "
-               "from revisions where url = :url order by revision",
+        # The latest revision's region is the release's own, stored once in releases.
+        "sql": "select revision, captured, sha256, run_id, length(coalesce(region, "
+               "(select region from releases where releases.url = revisions.url))) "
+               "as region_bytes from revisions where url = :url order by revision",
         "params": ["url"],
     },
 }
@@ -94,7 +96,8 @@ def metadata(database: str) -> dict:
                 "revisions": {
                     "title": "Revisions",
                     "description": "Every distinct content version of each release, "
-                                   "revision 1 first.",
+                                   "revision 1 first (the latest one's region is the "
+                                   "release's own, in releases).",
                     "sort_desc": "captured",
                 },
                 "changes": {

@@ -11,6 +11,18 @@ class ReleasePage:
     status: int
     content_type: str
     body: bytes
+    etag: str | None = None  # the response's validators, for the next conditional recheck
+    last_modified: str | None = None
+    recheck: bool = False  # asked again on the recheck schedule
+
+
+@dataclass
+class ReleaseNotModified:
+    """A conditional recheck answered 304: the release is as last captured."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 @dataclass
@@ -19,6 +31,7 @@ class ReleaseFailure:
     kind: str  # "failed", "gone" or "blocked"
     reason: str
     status: int | None = None
+    recheck: bool = False
 
 
 @dataclass

@@ -1,8 +1,10 @@
-"""The crawl's three middlewares, each configured by settings.
+"""The crawl's middlewares, each configured by settings.
 
 - IncrementalMiddleware (spider): skips releases the ledger holds, chooses the walks a run
   needs (feed, listing, each government's search), ends each where nothing new remains,
   and records how far each got so that an interrupted walk resumes.
+- RecheckMiddleware (spider): asks again, conditionally, for archived releases whose
+  recheck is due.
 - BackoffRetryMiddleware (downloader): Scrapy's retries, with exponential backoff and
   Retry-After.
 - BotProtectionMiddleware (downloader): recognises Imperva Incapsula block pages, backs off,
@@ -72,6 +74,7 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         settings = crawler.settings
         self.ledger = Ledger(settings.get("BEEHIVE_DB") or f"{settings.get('BEEHIVE_OUT')}/ledger.db")
         self.full = settings.getbool("BEEHIVE_FULL")
+        self.only_urls = bool(settings.getlist("BEEHIVE_URLS"))  # just those: no retries
         self.recorded = self.ledger.walks()
         listing = self.recorded.get("listing")
         listing_finished = bool(listing["finished"]) if listing else self.ledger.last_walk_finished()
@@ -125,9 +128,9 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
     async def process_start(self, start):
         async for request in start:
             walk = request.meta.get("walk")
-            if walk is None:
-                if "release_url" not in request.meta or self.wanted(request):
-                    yield request  # a seed
+            if walk is None:  # a seed, or one of BEEHIVE_URLS (fetched whatever the ledger holds)
+                if self.only_urls or "release_url" not in request.meta or self.wanted(request):
+                    yield request
             elif walk == "feed":
                 if self.feed_first:
                     yield request
@@ -139,7 +142,7 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
                 self.walk(walk)
                 yield request
         spider = self.crawler.spider
-        for url in self.ledger.retry_urls():
+        for url in [] if self.only_urls else self.ledger.retry_urls():
             self.requested.add(url)
             yield spider.release_request(url)
 
@@ -299,6 +302,50 @@ def at_page(request: scrapy.Request, page: int) -> scrapy.Request:
     if "listing_page" in meta:
         meta["listing_page"] = page
     return request.replace(url=add_or_replace_parameter(request.url, "page", str(page)), meta=meta)
+
+
+class RecheckMiddleware(BaseSpiderMiddleware):
+    """Ask the site again for archived releases whose recheck is due, conditionally.
+
+    After the spider's start requests, yields up to BEEHIVE_RECHECK_MAX requests for the
+    releases whose ``next_check`` has passed, most overdue first (gone ones included: the
+    site sometimes restores a release), each with If-None-Match / If-Modified-Since from
+    its last capture, so that an unchanged page costs a 304 and no download. Off with
+    BEEHIVE_RECHECK_MAX=0, with BEEHIVE_FULL (which fetches everything anyway) and with
+    BEEHIVE_URLS (exactly those releases).
+    """
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        settings = crawler.settings
+        self.limit = settings.getint("BEEHIVE_RECHECK_MAX")
+        if settings.getbool("BEEHIVE_FULL") or settings.getlist("BEEHIVE_URLS"):
+            self.limit = 0
+        self.db = settings.get("BEEHIVE_DB") or f"{settings.get('BEEHIVE_OUT')}/ledger.db"
+
+    async def process_start(self, start):
+        async for request in start:
+            yield request
+        if self.limit <= 0:
+            return
+        ledger = Ledger(self.db)
+        try:
+            due = ledger.due(self.limit)
+        finally:
+            ledger.close()
+        if due:
+            logger.info("rechecking %d archived releases whose recheck is due", len(due))
+        spider = self.crawler.spider
+        for release in due:
+            headers = {}
+            if release["etag"]:
+                headers["If-None-Match"] = release["etag"]
+            if release["last_modified"]:
+                headers["If-Modified-Since"] = release["last_modified"]
+            request = spider.release_request(release["url"])
+            # 304 is no error here: let it through to the spider.
+            yield request.replace(headers=headers, meta={
+                **request.meta, "recheck": True, "handle_httpstatus_list": [304]})
 
 
 class BackoffRetryMiddleware(RetryMiddleware):

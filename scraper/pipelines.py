@@ -20,11 +20,12 @@ from scrapy.exceptions import DropItem
 
 from archive.archiver import Archiver
 from archive.parse import BlockedPage, ParseError, parse_release
+from archive.schedule import Schedule
 from archive.store import UnsafePath
 from archive.urls import release_slug
 from archive.report import record_for
 from scraper.discovery import node_shortlink
-from scraper.items import ReleaseFailure, ReleasePage, ReleaseRecord
+from scraper.items import ReleaseFailure, ReleaseNotModified, ReleasePage, ReleaseRecord
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +34,11 @@ OUTCOME_EXIT = {"ok": 0, "failed": 1, "incomplete": 1, "blocked": 3}
 
 class ArchivePipeline:
     def __init__(self, crawler):
-        settings = crawler.settings
+        settings = self.settings = crawler.settings
         self.stats = crawler.stats
         # Raises ArchiveBusy before anything is fetched when another run holds the archive.
-        self.archiver = Archiver(settings.get("BEEHIVE_OUT"), settings.get("BEEHIVE_DB")).lock()
+        self.archiver = Archiver(settings.get("BEEHIVE_OUT"), settings.get("BEEHIVE_DB"),
+                                 Schedule.parse(settings.get("BEEHIVE_RECHECK_INTERVALS"))).lock()
         self.run_id = None
         self.started = None
 
@@ -49,19 +51,31 @@ class ArchivePipeline:
         removed = self.archiver.store.remove_temporary_files()
         if removed:
             logger.warning("removed %d temporary files left by an interrupted run", removed)
-        self.run_id = self.archiver.ledger.start_run("crawl")
+        # A --url run walks no listing: it must not count as a crawl whose walk stopped
+        # short, or the next crawl would walk the whole listing again.
+        only_urls = self.settings.getlist("BEEHIVE_URLS")
+        self.run_id = self.archiver.ledger.start_run("crawl --url" if only_urls else "crawl")
         self.stats.set_value("beehive/run_id", self.run_id)  # walks record their progress with it
 
     def process_item(self, item, spider=None):
+        if getattr(item, "recheck", False) or isinstance(item, ReleaseNotModified):
+            self.stats.inc_value("beehive/rechecked")
         if isinstance(item, ReleaseFailure):
             self.fail(item.url, item.kind, item.reason, item.status)
             raise DropItem(f"{item.kind}: {item.url}", log_level="DEBUG")
+        if isinstance(item, ReleaseNotModified):
+            self.archiver.ledger.not_modified(item.url, item.etag, item.last_modified)
+            self.stats.inc_value("beehive/not_modified")
+            self.stats.inc_value("beehive/unchanged")
+            logger.info("not modified %s", item.url)
+            raise DropItem(f"not modified: {item.url}", log_level="DEBUG")
         if not isinstance(item, ReleasePage):  # e.g. a WalkPage, for the middleware only
             raise DropItem(f"not a release page: {type(item).__name__}", log_level="DEBUG")
         saved = None
         try:
             release = self.parse(item)
-            saved = self.archiver.save(release, requested_url=item.url)
+            saved = self.archiver.save(release, requested_url=item.url, validators={
+                "etag": item.etag, "last_modified": item.last_modified})
         except BlockedPage:
             self.fail(item.url, "blocked", "bot protection page", item.status)
         except (ParseError, UnsafePath) as error:
@@ -73,6 +87,8 @@ class ArchivePipeline:
             node = node_shortlink(item.body)
             if node and node != item.url:
                 self.archiver.ledger.add_alias(node, release.url)
+            if item.recheck and saved.revised:
+                self.stats.inc_value("beehive/changed")
             logger.info("%s %s -> %s", saved.outcome, release.url, saved.path)
         return self.feed_record(item, release if saved else None, saved)
 
@@ -106,7 +122,8 @@ class ArchivePipeline:
     def close_spider(self, spider=None):
         stats = self.stats
         figures = {name: stats.get_value(f"beehive/{name}", 0)
-                   for name in ("new", "updated", "unchanged", "failed", "gone")}
+                   for name in ("new", "updated", "unchanged", "failed", "gone", "rechecked",
+                                "changed", "not_modified")}
         figures["blocked"] = stats.get_value("beehive/blocks", 0)
         figures["requested"] = stats.get_value("downloader/request_count", 0)
         if stats.get_value("beehive/stopped_blocked"):
@@ -132,7 +149,8 @@ class ArchivePipeline:
                 f"gave no results for {stats.get_value('beehive/history_unavailable')} governments")
         logger.info(
             "beehive summary: outcome=%s requested=%d new=%d updated=%d unchanged=%d "
-            "failed=%d gone=%d blocked=%d elapsed=%.1fs",
+            "failed=%d gone=%d blocked=%d rechecked=%d changed=%d not_modified=%d elapsed=%.1fs",
             outcome, figures["requested"], figures["new"], figures["updated"],
-            figures["unchanged"], figures["failed"], figures["gone"], figures["blocked"], elapsed,
+            figures["unchanged"], figures["failed"], figures["gone"], figures["blocked"],
+            figures["rechecked"], figures["changed"], figures["not_modified"], elapsed,
         )

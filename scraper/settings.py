@@ -14,6 +14,10 @@ BEEHIVE_BASE_URL = "https://www.beehive.govt.nz"  # where requests go; productio
 BEEHIVE_OUT = "beehive-archive"  # the archive folder: releases/ and ledger.db
 BEEHIVE_DB = None  # the ledger, when not <BEEHIVE_OUT>/ledger.db
 BEEHIVE_FULL = False  # walk the whole listing and fetch every release again (picks up edits)
+BEEHIVE_URLS = []  # fetch exactly these releases (archived or new), and no listing
+BEEHIVE_RECHECK_MAX = 30  # archived releases rechecked per run when due (0: none)
+# How often to recheck a release, by its age (see archive/schedule.py and the README).
+BEEHIVE_RECHECK_INTERVALS = "2d:3h,2w:1d,90d:1w,365d:60d,*:180d"
 # Also keep every response received, with its request, as gzipped WARC 1.1 under <out>/warc/.
 BEEHIVE_WARC = False
 BEEHIVE_WARC_MAX_SIZE = 1_000_000_000  # bytes: a run's WARC file rolls over to a new one here
@@ -61,6 +65,7 @@ DOWNLOADER_MIDDLEWARES = {
 }
 SPIDER_MIDDLEWARES = {
     "scraper.middlewares.IncrementalMiddleware": 100,
+    "scraper.middlewares.RecheckMiddleware": 110,
 }
 ITEM_PIPELINES = {
     "scraper.pipelines.ArchivePipeline": 300,

@@ -132,6 +132,13 @@ class Release:
     region: str          # the content region served inside the page shell
     source: str          # corpus slug it came from (itself for corpus pages)
     raw: tuple[bytes, str] | None = None  # set_release_html override: (body, content type)
+    modified: datetime | None = None  # Last-Modified: when its page last changed
+
+    def touch(self) -> None:
+        """The page changed now: a later Last-Modified, by at least a second (HTTP dates
+        have seconds), so that If-Modified-Since sees every change."""
+        now = _utc(datetime.now(timezone.utc))
+        self.modified = max(now, (self.modified or now) + timedelta(seconds=1))
 
     @property
     def title(self) -> str:
@@ -330,6 +337,17 @@ class Replica:
             span = _body_span(rel.region)
             at = span[1] if span else rel.region.rindex("</article>")
             rel.region = rel.region[:at] + body_append + rel.region[at:]
+            rel.touch()
+
+    def edit_side_column(self, slug: str, html_fragment: str) -> None:
+        """Add HTML to the left side column (beside the share links): related content,
+        which is no part of the release's record. Same URL, new ETag and Last-Modified."""
+        with self._lock:
+            rel = self._get(slug)
+            marker = '<aside class="ds-three-col__column ds-three-col__left">'
+            at = rel.region.index(marker) + len(marker)
+            rel.region = rel.region[:at] + html_fragment + rel.region[at:]
+            rel.touch()
 
     def remove(self, slug: str) -> None:
         """Unpublish: the page 404s and leaves the listing, the feeds and /node/<n>."""
@@ -347,6 +365,7 @@ class Replica:
             rel = self._releases.pop(old_slug) if old_slug in self._releases else self._get(old_slug)
             rel.slug = new_slug
             rel.region = _rewrite_share_links(rel.region, new_slug)
+            rel.touch()
             self._releases[new_slug] = rel
             self._redirects.pop(new_slug, None)
             # Point earlier redirects and aliases straight at the new slug, no chains.
@@ -390,6 +409,7 @@ class Replica:
             if slug not in self._releases:
                 self.publish(slug, datetime.now(timezone.utc))
             self._releases[slug].raw = (body, content_type)
+            self._releases[slug].touch()
 
     def synthesize(self, n: int, start: datetime | None = None,
                    step: timedelta = timedelta(hours=1)) -> list[str]:
@@ -598,7 +618,11 @@ class Replica:
                 if rel is not None:
                     if rel.raw is not None:
                         return Response(200, rel.raw[0], rel.raw[1])
-                    return self._page(200, _release_page(rel))
+                    page = self._page(200, _release_page(rel))
+                    modified = email.utils.format_datetime(rel.modified or rel.published,
+                                                           usegmt=True)
+                    page.headers += (("Last-Modified", modified),)
+                    return page
                 if slug in self._redirects:
                     return self._redirect(self._redirects[slug])
             m = re.fullmatch(r"/node/(\d+)", route)
@@ -695,7 +719,7 @@ class Replica:
             resp = self.respond(path)
         if resp.status == 200 and not kind and self._not_modified(handler, resp):
             resp = Response(304, b"", resp.content_type,
-                            tuple(h for h in resp.headers if h[0] == "ETag"))
+                            tuple(h for h in resp.headers if h[0] in ("ETag", "Last-Modified")))
         if (self.compress and resp.status == 200 and not kind
                 and "gzip" in (handler.headers.get("Accept-Encoding") or "")):
             resp = Response(200, gzip.compress(resp.body, mtime=0), resp.content_type,
@@ -705,9 +729,19 @@ class Replica:
 
     @staticmethod
     def _not_modified(handler, resp: Response) -> bool:
-        etag = dict(resp.headers).get("ETag")
-        inm = handler.headers.get("If-None-Match")
-        return bool(etag and inm and etag in [t.strip() for t in inm.split(",")])
+        """RFC 9110 13.2.2: If-None-Match decides when sent; else If-Modified-Since."""
+        headers = dict(resp.headers)
+        etag, inm = headers.get("ETag"), handler.headers.get("If-None-Match")
+        if inm:
+            return bool(etag and etag in [t.strip() for t in inm.split(",")])
+        modified, ims = headers.get("Last-Modified"), handler.headers.get("If-Modified-Since")
+        if not (modified and ims):
+            return False
+        try:
+            return email.utils.parsedate_to_datetime(modified) <= \
+                email.utils.parsedate_to_datetime(ims)
+        except (TypeError, ValueError):
+            return False
 
 
 class _Server(ThreadingHTTPServer):

@@ -29,7 +29,8 @@ def test_export_into_head_prints_one_record(archive):
 
 
 @pytest.mark.parametrize("args", [["export"], ["export", "--format", "csv"],
-                                  ["search", "the"], ["status"], ["status", "--json"]])
+                                  ["search", "the"], ["status"], ["status", "--json"],
+                                  ["changes"], ["changes", "--json"]])
 def test_reader_already_gone(archive, args):
     """The reading end is closed before the command writes a byte: it dies of SIGPIPE,
     silently, whatever it was about to write."""

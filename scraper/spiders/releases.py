@@ -1,4 +1,5 @@
-"""The releases spider: discovers releases and fetches each release page.
+"""The releases spider: discovers releases and fetches each release page (or, with
+BEEHIVE_URLS, fetches exactly those release pages and discovers nothing).
 
 Discovery: the feed ``/releases/feed`` (what is new), the listing ``/releases`` (newest
 first; on the live site the current government only), the site's search filtered by each
@@ -27,7 +28,7 @@ from archive.governments import GOVERNMENTS, Government
 from archive.urls import PRODUCTION_HOST
 from scraper.discovery import (SEARCH_PAGE_SIZE, parse_feed, parse_search_page, read_seeds,
                                search_url)
-from scraper.items import ReleaseFailure, ReleasePage, WalkPage
+from scraper.items import ReleaseFailure, ReleaseNotModified, ReleasePage, WalkPage
 
 RELEASE_PATH = re.compile(r"^/(release/[^/?#]+|node/\d+)$")
 
@@ -96,6 +97,16 @@ class ReleasesSpider(scrapy.Spider):
 
     async def start(self):
         """Every way in; the IncrementalMiddleware keeps those this run needs."""
+        # BEEHIVE_URLS: exactly these releases, now, and no discovery (a re-ingest).
+        urls = self.crawler.settings.getlist("BEEHIVE_URLS")
+        for url in urls:
+            production = self.to_production(url.strip())
+            if production and RELEASE_PATH.match(urlsplit(production).path):
+                yield self.release_request(production)
+            else:
+                self.logger.error("not a release URL, skipped: %s", url)
+        if urls:
+            return
         yield self.feed_request()
         yield self.listing_request(0)
         for government in GOVERNMENTS:
@@ -148,23 +159,31 @@ class ReleasesSpider(scrapy.Spider):
             yield self.listing_request(page).replace(url=urljoin(response.url, next_href))
 
     def parse_release(self, response):
+        validators = {name: (response.headers.get(header) or b"").decode("latin-1") or None
+                      for name, header in (("etag", "ETag"), ("last_modified", "Last-Modified"))}
+        if response.status == 304:  # a conditional recheck: as captured
+            yield ReleaseNotModified(response.meta["release_url"], **validators)
+            return
         yield ReleasePage(
             url=response.meta["release_url"],
             final_url=self.to_production(response.url) or response.meta["release_url"],
             status=response.status,
             content_type=response.headers.get("Content-Type", b"").decode("latin-1"),
             body=response.body,
+            recheck=bool(response.meta.get("recheck")),
+            **validators,
         )
 
     def release_failed(self, failure: Failure):
         url = failure.request.meta["release_url"]
+        recheck = bool(failure.request.meta.get("recheck"))
         if failure.check(HttpError):
             status = failure.value.response.status
             kind = "gone" if status in (404, 410) else "failed"
-            yield ReleaseFailure(url, kind, f"HTTP {status}", status)
+            yield ReleaseFailure(url, kind, f"HTTP {status}", status, recheck=recheck)
         else:
             yield ReleaseFailure(url, getattr(failure.value, "kind", "failed"),
-                                 describe(failure.value))
+                                 describe(failure.value), recheck=recheck)
 
     def walk_failed(self, failure: Failure):
         """A listing or search page that could not be read: the walk stays unfinished and
