@@ -61,9 +61,9 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
       first run, with BEEHIVE_FULL (every release is then fetched again, to pick up edits),
       and after a walk that did not finish (killed, blocked, a page failed);
     - each government's search walk, on the first run, with BEEHIVE_FULL, and while it is
-      unfinished; never in an ordinary incremental run. A search that gives no results at
-      all (its results need JavaScript) is recorded as unavailable and left alone until
-      the next full run.
+      unfinished; never in an ordinary incremental run. A search page without results (nor
+      a "0 results": its results need JavaScript) is recorded as unavailable and left
+      alone until the next full run.
     An unfinished walk resumes: from page 0 until a page with nothing new, then on from the
     page where it stopped. Releases whose last attempt failed are tried again, and seed
     releases are fetched unless archived.
@@ -128,8 +128,8 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
     async def process_start(self, start):
         async for request in start:
             walk = request.meta.get("walk")
-            if walk is None:  # a seed, or one of BEEHIVE_URLS (fetched whatever the ledger holds)
-                if self.only_urls or "release_url" not in request.meta or self.wanted(request):
+            if walk is None:  # a seed; or BEEHIVE_URLS, a recheck: fetched whatever the ledger holds
+                if not request.meta.get("seed") or self.wanted(request):
                     yield request
             elif walk == "feed":
                 if self.feed_first:
@@ -177,7 +177,9 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         self.stats.inc_value("beehive/listed", listed)
         self.ledger.walk_progress(name, self.resume_page(walk, page), self.run_id, reported=reported,
                                   finished=False if walk.to_end and page >= walk.resume else None)
-        if name != "listing" and page == 0 and not listed:
+        if name != "listing" and page == 0 and not listed and reported != 0:
+            # No results and no "0 results" either: a page whose results need JavaScript,
+            # or not a result page at all. (A search that answers "0 results" is believed.)
             self.end(walk, "unavailable")
             logger.info("the search for the releases of the %s government gave no results "
                            "(its results may need JavaScript): history discovery is incomplete",

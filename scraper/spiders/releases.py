@@ -112,7 +112,9 @@ class ReleasesSpider(scrapy.Spider):
         for government in GOVERNMENTS:
             yield self.search_request(government, 0)
         for url in self.seeds:
-            yield self.release_request(url)
+            request = self.release_request(url)
+            request.meta["seed"] = True  # fetched unless archived
+            yield request
 
     def parse_feed(self, response):
         """The feed's releases, newest first, then the listing's first page: needed only
