@@ -20,7 +20,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED, EXIT_BUSY, EXIT_UNREACHABLE = 0,
 EXIT_STATUSES = """\b
 Exit status:
   0  every discovered release was captured
-  1  some releases (or listing pages) failed or stayed blocked; the ledger says which and why
+  1  some releases (or listing pages) failed or stayed blocked; the ledger says which
+     and why; or history discovery is incomplete (the search gave no results: see status)
   2  usage error
   3  the site's bot protection blocked the crawler, and the run stopped early
   4  another beehive run is using this archive
@@ -127,8 +128,14 @@ def release_urls(ctx, param, values):
 @click.option("--delay", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Seconds between requests (one request at a time).")
 @click.option("--full", is_flag=True,
-              help="Walk the whole listing and fetch every release again (picks up edits), "
-                   "instead of stopping at the first listing page with nothing new.")
+              help="Walk the whole listing and every government's search, and fetch every "
+                   "release again (picks up edits), instead of stopping at the first page "
+                   "with nothing new. Also tries again a search that gave no results.")
+@click.option("--seed", "seeds", multiple=True, metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False),
+              help="Also fetch the releases this file names, unless archived: one URL a line "
+                   "('#' comments), the discovery-index JSON of the reference exporter, or a "
+                   "sitemap. Repeatable. For when the site's search gives no results.")
 @click.option("--warc", is_flag=True,
               help="Also keep every response received (robots.txt, listing and release "
                    "pages…), with its request, exactly as it arrived, in gzipped WARC 1.1 "
@@ -150,22 +157,27 @@ def release_urls(ctx, param, values):
               help="Show Scrapy's log at INFO level (LOG_LEVEL=INFO) instead of warnings only.")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
               callback=setting_pair, help="A Scrapy setting, as with scrapy crawl -s.")
-def crawl(base_url, out, db, delay, full, warc, outputs, overwrites, urls, recheck_max,
+def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls, recheck_max,
           verbose, settings):
     """Archive the releases published since the last run.
 
-    Walks the listing newest first and fetches each release the ledger does not
-    hold, stopping at the first listing page with nothing new. The first run
-    walks the whole listing. Releases that failed last time are tried again
-    once the walk is done, and archived releases whose recheck is due (on a
-    schedule by age) are asked again with conditional requests: an edit
-    becomes a new revision. Prints warnings only, a live progress line when
-    stderr is a terminal, and one line starting 'beehive summary:' at the end.
+    Reads the releases feed and fetches each release the ledger does not hold;
+    when the feed does not reach back to an archived release, walks the listing
+    newest first until a page with nothing new. The first run walks the whole
+    listing, and the site's search for each government since 1993 (the listing
+    covers the current government only); a run after one that was interrupted
+    resumes the walks where they stopped. Releases that failed last time are
+    tried again once the walks are done, and archived releases whose recheck is
+    due (on a schedule by age) are asked again with conditional requests: an
+    edit becomes a new revision. Prints warnings only, a live progress line
+    when stderr is a terminal, and one line starting 'beehive summary:' at the
+    end.
 
     \b
     beehive crawl
     beehive crawl --out ~/beehive --delay 2
     beehive crawl -v                  # Scrapy's INFO log
+    beehive crawl --seed 1999-2002-labour.json --seed more-urls.txt
     beehive crawl --base-url http://127.0.0.1:8000 -s LOG_LEVEL=ERROR
     beehive crawl -O new.jsonl        # also: what this run archived, one record a line
     beehive crawl --url https://www.beehive.govt.nz/release/some-slug
@@ -176,6 +188,7 @@ def crawl(base_url, out, db, delay, full, warc, outputs, overwrites, urls, reche
     from scrapy.utils.conf import feed_process_params_from_cli
 
     from archive.schedule import Schedule, ScheduleError
+    from scraper.discovery import SeedError
     from scraper.pipelines import OUTCOME_EXIT
 
     if ledger_path(out, db).is_file():
@@ -191,6 +204,8 @@ def crawl(base_url, out, db, delay, full, warc, outputs, overwrites, urls, reche
         "BEEHIVE_RECHECK_MAX": recheck_max,
         "LOG_LEVEL": "INFO" if verbose else "WARNING",
     }, priority="cmdline")
+    if seeds:
+        crawl_settings.set("BEEHIVE_SEEDS", list(seeds), priority="cmdline")
     if urls:
         hosts = {urlsplit(base_url).netloc, "www.beehive.govt.nz", "beehive.govt.nz"}
         for url in urls:
@@ -224,6 +239,8 @@ def crawl(base_url, out, db, delay, full, warc, outputs, overwrites, urls, reche
         error = errors[0].value
         if isinstance(error, ArchiveBusy):
             fail(f"{error}; try again when it has finished", EXIT_BUSY)
+        if isinstance(error, SeedError):
+            fail(str(error), EXIT_USAGE)
         fail(f"the crawl could not run: {type(error).__name__}: {error}")
     outcome = crawler.stats.get_value("beehive/outcome")
     sys.exit(OUTCOME_EXIT.get(outcome, EXIT_FAILED))

@@ -87,8 +87,12 @@ REVISION_COLUMNS = {"url": str, "revision": int, "captured": str, "sha256": str,
                     "page_url": str}
 CHANGE_COLUMNS = {"id": int, "at": str, "kind": str, "url": str, "path": str,
                   "old_path": str, "sha256": str, "revision": int, "run_id": int}
+# A walk's ``page`` is where it resumes: the releases of every earlier page are archived.
+# ``outcome`` says why an ended walk ended: "finished" (its last page), "caught up" (a page
+# with nothing new), "unavailable" (a search that gave no results: its results may need
+# JavaScript) or "forbidden" (by robots.txt).
 WALK_COLUMNS = {"name": str, "page": int, "finished": int, "reported": int,
-                "started": str, "updated": str, "run_id": int}
+                "started": str, "updated": str, "run_id": int, "outcome": str}
 RUN_COLUMNS = {"id": int, "command": str, "started": str, "ended": str, "requested": int,
                "new": int, "updated": int, "unchanged": int, "failed": int, "gone": int,
                "blocked": int, "outcome": str, "walk_finished": int, "elapsed": float,
@@ -236,7 +240,7 @@ class Ledger:
     def _add_missing_columns(self) -> None:
         db = self.db
         for table, columns in (("releases", RELEASE_COLUMNS), ("runs", RUN_COLUMNS),
-                               ("revisions", REVISION_COLUMNS)):
+                               ("revisions", REVISION_COLUMNS), ("walks", WALK_COLUMNS)):
             if table in db.table_names():
                 have = db[table].columns_dict
                 for name, kind in columns.items():
@@ -262,6 +266,14 @@ class Ledger:
             ).fetchone()
         )
 
+    def canonical_url(self, url: str) -> str | None:
+        """The canonical URL of the release this URL (or alias, such as /node/N) is archived
+        under; None when the archive does not know it."""
+        row = self.db.execute(
+            "select url from releases where url = :u union all "
+            "select canonical from aliases where url = :u limit 1", {"u": url}).fetchone()
+        return row[0] if row else None
+
     def retry_failures(self) -> list[tuple[str, str]]:
         """(url, kind) of releases whose last attempt failed: the next run tries them again."""
         return self.db.execute(
@@ -278,6 +290,10 @@ class Ledger:
             "select walk_finished from runs where command = 'crawl' order by id desc limit 1"
         ).fetchone()
         return bool(row and row[0])
+
+    def walks(self) -> dict[str, dict]:
+        """Every discovery walk's progress, by name ("listing", "search:<facet>")."""
+        return {row["name"]: row for row in self.db["walks"].rows}
 
     def release_urls(self) -> list[str]:
         return [row[0] for row in self.db.execute("select url from releases order by published desc")]
@@ -521,6 +537,12 @@ class Ledger:
         if requested_url and requested_url != url:
             self.db["aliases"].upsert({"url": requested_url, "canonical": url}, pk="url")
 
+    def add_alias(self, url: str, canonical: str) -> None:
+        """Another URL of an archived release (its /node/<n> shortlink), so that a walk
+        meeting it knows the release without fetching it."""
+        with self.db.atomic():
+            self.db["aliases"].upsert({"url": url, "canonical": canonical}, pk="url")
+
     def record_failure(self, url: str, kind: str, reason: str, status: int | None,
                        run_id: int | None) -> None:
         """Remember why a release could not be captured; a gone release keeps its file."""
@@ -565,6 +587,36 @@ class Ledger:
             if gone:
                 self.log_change("updated", url, path, sha256, self._revision(url))
             self._seen(url, None)
+
+    def walk_progress(self, name: str, page: int, run_id: int | None, *,
+                      finished: bool | None = None, reported: int | None = None) -> None:
+        """A walk has read ``page`` (where it resumes if the run ends here)."""
+        now = utc_now()
+        row = {"name": name, "page": page, "updated": now, "run_id": run_id, "outcome": None}
+        if finished is not None:
+            row["finished"] = int(finished)
+        if reported is not None:
+            row["reported"] = reported
+        with self.db.atomic():
+            if not self.db.execute("select 1 from walks where name = ?", [name]).fetchone():
+                row.setdefault("finished", 0)
+                row["started"] = now
+            self.db["walks"].upsert(row, pk="name")
+
+    def end_walk(self, name: str, outcome: str, run_id: int | None) -> None:
+        """A walk ended: ``finished`` and ``caught up`` mean everything it leads to is
+        archived (it starts from page 0 next time); ``unavailable`` and ``forbidden`` mean
+        it could not be walked, and is tried again by a full crawl."""
+        done = outcome in ("finished", "caught up")
+        now = utc_now()
+        with self.db.atomic():
+            row = {"name": name, "outcome": outcome, "updated": now, "run_id": run_id,
+                   "finished": int(done)}
+            if done:
+                row["page"] = 0
+            if not self.db.execute("select 1 from walks where name = ?", [name]).fetchone():
+                row.update(started=now, page=0)
+            self.db["walks"].upsert(row, pk="name")
 
     def start_run(self, command: str) -> int:
         with self.db.atomic():

@@ -13,6 +13,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import IO, Iterator
 
+from archive.governments import spans
 from archive.ledger import Ledger, decompress
 from archive.parse import SITE, parse_release, reference_slug
 from archive.store import sha256_text
@@ -52,7 +53,33 @@ def status(ledger: Ledger) -> dict:
         "revisions": db.execute("select count(*) from revisions").fetchone()[0],
         "due": ledger.due_count(),
         "gone": db.execute("select count(*) from releases where gone is not null").fetchone()[0],
+        "history": history(ledger),
     }
+
+
+def walk_state(row: dict | None) -> str:
+    if row is None:
+        return "not walked"
+    if row["outcome"]:
+        return row["outcome"]
+    return f"unfinished (resumes at page {row['page']})"
+
+
+def history(ledger: Ledger) -> list[dict]:
+    """Per government, newest first: what its search reported, how many of its releases
+    the archive holds (by publication date), and how its search walk stands."""
+    walks = ledger.walks()
+    rows = []
+    for government, first, end in spans():
+        archived = ledger.db.execute(
+            "select count(*) from releases where date >= ? and (? is null or date < ?)",
+            [first, end, end]).fetchone()[0]
+        walk = walks.get(government.walk)
+        rows.append({"government": government.name, "facet": government.facet,
+                     "reported": walk["reported"] if walk else None, "archived": archived,
+                     "walk": walk_state(walk),
+                     "walk_finished": bool(walk and walk["finished"])})
+    return rows
 
 
 def format_status(report: dict) -> Iterator[str]:
@@ -82,6 +109,19 @@ def format_status(report: dict) -> Iterator[str]:
         status = f" (HTTP {failure['status']})" if failure["status"] else ""
         yield (f"  {failure['url']}  {failure['kind']}{status}: {failure['reason']}  "
                f"[{failure['attempts']} attempts, last {failure['at']}]")
+    history = report["history"]
+    missing = [row for row in history if not row["walk_finished"]]
+    if missing:
+        yield (f"history discovery: incomplete: {len(missing)} of {len(history)} governments' "
+               "search walks not finished (an unfinished walk resumes in the next 'beehive "
+               "crawl'; for a search unavailable or forbidden, add its releases with 'beehive "
+               "crawl --seed FILE', or try it again with 'beehive crawl --full')")
+    else:
+        yield "history discovery: complete (every government's search walked to its end)"
+    yield f"  {'government':<32} {'search reported':>15} {'archived':>9}  walk"
+    for row in history:
+        reported = "-" if row["reported"] is None else row["reported"]
+        yield f"  {row['government']:<32} {reported:>15} {row['archived']:>9}  {row['walk']}"
 
 
 # -- check: for monitoring --------------------------------------------------------------

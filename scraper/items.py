@@ -51,3 +51,12 @@ class ReleaseRecord:
     path: str  # releases/YYYY/MM/YYYY-MM-DD-<slug>.md, under the archive folder
     sha256: str  # of the whole file
     outcome: str  # "new" or "updated"
+
+
+@dataclass
+class WalkPage:
+    """What a discovery page (listing, search, feed) said beyond its links, for the
+    IncrementalMiddleware, which consumes it: never reaches the pipeline."""
+    walk: str  # "listing", "feed" or "search:<government facet>"
+    page: int
+    reported: int | None = None  # the search's "N results", when it says

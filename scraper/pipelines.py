@@ -34,6 +34,7 @@ from archive.schedule import Schedule
 from archive.store import UnsafePath
 from archive.urls import release_slug
 from archive.report import record_for
+from scraper.discovery import node_shortlink
 from scraper.items import ReleaseFailure, ReleaseNotModified, ReleasePage, ReleaseRecord
 
 # Sent just before the summary line is printed, so that whatever draws on the terminal (the
@@ -42,7 +43,7 @@ run_finished = object()
 
 logger = logging.getLogger(__name__)
 
-OUTCOME_EXIT = {"ok": 0, "failed": 1, "blocked": 3, "unreachable": 5}
+OUTCOME_EXIT = {"ok": 0, "failed": 1, "incomplete": 1, "blocked": 3, "unreachable": 5}
 
 
 class ArchivePipeline:
@@ -71,6 +72,7 @@ class ArchivePipeline:
         # short, or the next crawl would walk the whole listing again.
         only_urls = self.settings.getlist("BEEHIVE_URLS")
         self.run_id = self.archiver.ledger.start_run("crawl --url" if only_urls else "crawl")
+        self.stats.set_value("beehive/run_id", self.run_id)  # walks record their progress with it
         self._renderer = self._writer = None  # started with the first item: see below
 
     @property
@@ -107,6 +109,8 @@ class ArchivePipeline:
             self.stats.inc_value("beehive/unchanged")
             logger.info("not modified %s", item.url)
             raise DropItem(f"not modified: {item.url}", log_level="DEBUG")
+        if not isinstance(item, ReleasePage):  # e.g. a WalkPage, for the middleware only
+            raise DropItem(f"not a release page: {type(item).__name__}", log_level="DEBUG")
         saved = None
         try:
             rendered = await on(self.renderer, prepare, item)
@@ -120,6 +124,9 @@ class ArchivePipeline:
             await self.fail(item.url, "failed", f"could not write its file: {error}", item.status)
         else:
             self.stats.inc_value(f"beehive/{saved.outcome}")
+            node = node_shortlink(item.body)
+            if node and node != item.url:
+                await on(self.writer, add_alias, node, rendered.url)
             if item.recheck and saved.revised:
                 self.stats.inc_value("beehive/changed")
             logger.info("%s %s -> %s", saved.outcome, rendered.url, saved.path)
@@ -168,6 +175,8 @@ class ArchivePipeline:
             outcome = "blocked"
         elif figures["failed"] or stats.get_value("beehive/listing_failed"):
             outcome = "failed"
+        elif stats.get_value("beehive/history_unavailable") or stats.get_value("beehive/search_forbidden"):
+            outcome = "incomplete"
         else:
             outcome = "ok"
         walk_finished = (bool(stats.get_value("beehive/walk_finished"))
@@ -178,6 +187,13 @@ class ArchivePipeline:
                                         reason=stats.get_value("beehive/reason"), **figures)
         stats.set_value("beehive/outcome", outcome)
         self.archiver.close()
+        if stats.get_value("beehive/history_unavailable") or stats.get_value("beehive/search_forbidden"):
+            logger.warning(
+                "history discovery is incomplete: the site's search %s; add the missing releases "
+                "with 'beehive crawl --seed FILE' (URLs, discovery-index JSON or a sitemap), or try "
+                "the search again with 'beehive crawl --full'; 'beehive status' lists them",
+                "is forbidden by robots.txt" if stats.get_value("beehive/search_forbidden") else
+                f"gave no results for {stats.get_value('beehive/history_unavailable')} governments")
         self.signals.send_catch_log(signal=run_finished)
         self.print_summary(summary_line(outcome, figures, elapsed))
 
@@ -237,6 +253,10 @@ def record_failure(*args) -> None:
 
 def not_modified(*args) -> None:
     writer_archiver.ledger.not_modified(*args)
+
+
+def add_alias(*args) -> None:
+    writer_archiver.ledger.add_alias(*args)
 
 
 def on(executor, function, *args):

@@ -21,6 +21,9 @@ BEEHIVE_RECHECK_INTERVALS = "2d:3h,2w:1d,90d:1w,365d:60d,*:180d"
 # Also keep every response received, with its request, as gzipped WARC 1.1 under <out>/warc/.
 BEEHIVE_WARC = False
 BEEHIVE_WARC_MAX_SIZE = 1_000_000_000  # bytes: a run's WARC file rolls over to a new one here
+# Seed files: releases to fetch besides what the walks find (text, discovery-index JSON or
+# sitemap); a list, or comma-separated with -s BEEHIVE_SEEDS=a.txt,b.json
+BEEHIVE_SEEDS = []
 
 # -- politeness ---------------------------------------------------------------------------------
 USER_AGENT = "beehive-archive/0.1 (+https://github.com/beehive-archive/beehive-archive)"

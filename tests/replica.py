@@ -3,7 +3,12 @@
 The real site cannot be used in tests (no network, and it must not be hammered), so
 this module serves the captured release regions in ``tests/corpus/pages`` the way the
 Drupal site does: release pages wrapped in a bulky page shell, the paged ``/releases``
-listing, the RSS feeds, ``robots.txt`` and ``/node/<n>`` redirects.  Tests change the
+listing, the search filtered by government (``/search?f[0]=government_facet:<id>&
+f[1]=content_type_facet:article&page=N``, 24 results a page, ``/node/<n>`` links for
+releases before 2014, an "N results" summary), the RSS feeds, ``robots.txt`` and
+``/node/<n>`` redirects. Like the live site, the listing can be made to cover the current
+government only (``listing="current"``), and the search can be made to need JavaScript
+(``search="javascript"``: a result page with no results on it).  Tests change the
 site while a crawler runs (publish, edit, remove, rename) and inject the failures a
 crawler meets in the wild (5xx, 429, stalls, truncated bodies, Incapsula block pages,
 oversized and binary responses).
@@ -13,6 +18,7 @@ Standard library only, so the replica cannot be broken by the code it tests.
 Standalone use (prints the base URL, serves until Ctrl-C)::
 
     python -m tests.replica [--port 8000] [--synthesize N] [--page-size 10]
+                            [--listing all|current] [--search html|javascript]
 """
 
 from __future__ import annotations
@@ -41,6 +47,16 @@ CORPUS_BLOCKED = CORPUS_DIR / "blocked"
 
 PRODUCTION = "https://www.beehive.govt.nz"
 FEED_SIZE = 10  # Drupal's RSS views show the newest 10 items
+SEARCH_PAGE_SIZE = 24
+# The search's government facet ids (from ../shared/SITE.md) and the election days (UTC
+# dates) from which the replica files a release under that government. The project has its
+# own table (archive/governments.py); the replica keeps this copy so that it cannot be
+# broken by the code it tests.
+GOVERNMENTS = ((6700, "2023-10-14"), (6455, "2020-10-17"), (6203, "2017-09-23"),
+               (6064, "2014-09-20"), (5926, "2011-11-26"), (4775, "2008-11-08"),
+               (4637, "2005-09-17"), (4507, "2002-07-27"), (4376, "1999-11-27"),
+               (4265, "1996-10-12"), (4194, "1993-11-06"))
+NODE_LINKS_BEFORE = "2014-01-01"  # older search results link /node/<n>, as on the site
 FAULT_KINDS = ("status", "timeout", "cut", "blocked", "huge", "binary")
 
 # The only parsing the replica does of a region: the machine-readable UTC datetime
@@ -178,8 +194,15 @@ class Replica:
 
     def __init__(self, pages_dir: Path | str = CORPUS_PAGES, page_size: int = 10, *,
                  blocked_dir: Path | str = CORPUS_BLOCKED, host: str = "127.0.0.1",
-                 port: int = 0):
+                 port: int = 0, listing: str = "all", search: str = "html",
+                 search_page_size: int = SEARCH_PAGE_SIZE, search_pager: bool = True):
+        if listing not in ("all", "current") or search not in ("html", "javascript"):
+            raise ValueError(f"listing is 'all' or 'current', search 'html' or 'javascript'")
         self.page_size = page_size
+        self.listing = listing  # "current": the listing shows the current government only
+        self.search = search  # "javascript": search result pages carry no results
+        self.search_page_size = search_page_size
+        self.search_pager = search_pager  # False: result pages without a pager (unverified)
         self.host, self.port = host, port
         self.verbose = False  # standalone mode prints an access log
         self.compress = False  # gzip 200 answers for clients that accept it, as most sites do
@@ -414,6 +437,24 @@ class Replica:
                 made.append(slug)
             return made
 
+    @staticmethod
+    def government(published: datetime) -> int:
+        """The government facet id a release of this date is filed under."""
+        day = _utc(published).strftime("%Y-%m-%d")
+        return next((facet for facet, elected in GOVERNMENTS if day >= elected), GOVERNMENTS[-1][0])
+
+    def listed(self) -> list[Release]:
+        """The releases the listing shows, newest first."""
+        ordered = self._ordered_releases()
+        if self.listing == "current":
+            current = GOVERNMENTS[0][0]
+            return [r for r in ordered if self.government(r.published) == current]
+        return ordered
+
+    def search_results(self, facet: int) -> list[Release]:
+        """A government's releases as its search lists them, newest first."""
+        return [r for r in self._ordered_releases() if self.government(r.published) == facet]
+
     def disallow(self, path_prefix: str) -> None:
         """Add a 'Disallow:' line to robots.txt."""
         with self._lock:
@@ -565,6 +606,8 @@ class Replica:
                 except ValueError:  # Drupal treats a junk page number as the first page
                     page = 0
                 return self._page(200, _listing_page(self, page))
+            if route == "/search":
+                return self._page(200, _search_page(self, query))
             if route.startswith("/release/"):
                 slug = route[len("/release/"):]
                 if slug in self._redirects_anywhere:
@@ -618,7 +661,7 @@ class Replica:
                  "User-agent: *",
                  "# CSS, JS, Images", "Allow: /core/*.css$", "Allow: /core/*.js$",
                  "# Directories", "Disallow: /core/", "Disallow: /profiles/",
-                 "# Paths (clean URLs)", "Disallow: /search", "Disallow: /user/",
+                 "# Paths (clean URLs)", "Disallow: /search/", "Disallow: /user/",
                  "Disallow: /node/add/", "Disallow: /admin/",
                  "# Paths (no clean URLs)", "Disallow: /index.php/user/"]
         lines += [f"Disallow: {p}" for p in self._disallowed]
@@ -892,7 +935,7 @@ def _release_page(rel: Release) -> str:
 
 
 def _listing_page(replica: Replica, page: int) -> str:
-    ordered = replica._ordered_releases()
+    ordered = replica.listed()
     size = replica.page_size
     chunk = ordered[page * size:(page + 1) * size]
     rows = [
@@ -906,30 +949,79 @@ def _listing_page(replica: Replica, page: int) -> str:
     rows += [f'<div class="views-row"><a href="{html.escape(h)}">{html.escape(t)}</a></div>'
              for h, t in replica._extra_links.get(page, [])]
     content = ('  <div class="view-content">\n' + "\n".join(rows) + "\n  </div>\n") if rows else ""
-    last = max(0, (len(ordered) - 1) // size)
-    items = []
-    if page > 0:
-        items.append('<li class="pager__item pager__item--first"><a href="?page=0" title="Go to first page">'
-                     '<span class="visually-hidden">First page</span><span aria-hidden="true">« First</span></a></li>')
-        items.append(f'<li class="pager__item pager__item--previous"><a href="?page={page - 1}" '
-                     'title="Go to previous page" rel="prev"><span aria-hidden="true">‹ Previous</span></a></li>')
-    for n in range(max(0, page - 4), min(last, page + 4) + 1):
-        active = ' is-active' if n == page else ''
-        items.append(f'<li class="pager__item{active}"><a href="?page={n}" title="Go to page {n + 1}">{n + 1}</a></li>')
-    if page < last:
-        items.append(f'<li class="pager__item pager__item--next"><a href="?page={page + 1}" '
-                     'title="Go to next page" rel="next"><span aria-hidden="true">Next ›</span></a></li>')
-        items.append(f'<li class="pager__item pager__item--last"><a href="?page={last}" title="Go to last page">'
-                     '<span aria-hidden="true">Last »</span></a></li>')
-    pager = ('  <nav class="pager" role="navigation" aria-labelledby="pagination-heading">\n'
-             '    <h4 id="pagination-heading" class="visually-hidden">Pagination</h4>\n'
-             '    <ul class="pager__items js-pager__items">\n      ' + "\n      ".join(items) +
-             "\n    </ul>\n  </nav>\n") if 0 < last and page <= last else ""  # one page: no pager
+    pager = _pager(page, max(0, (len(ordered) - 1) // size), "?page=")
     main = ('<a id="main-content"></a><h1 class="page-title">Releases</h1>\n'
             '<div class="view view-releases view-id-releases view-display-id-page_1">\n'
             f"{content}{pager}</div>")
     canonical = f"{PRODUCTION}/releases" + (f"?page={page}" if page else "")
     return _shell("Releases", canonical, main, "path-releases")
+
+
+def _pager(page: int, last: int, href: str) -> str:
+    """Drupal's full pager; ``href`` is the link up to the page number. One page: none."""
+    if not (0 < last and page <= last):
+        return ""
+    items = []
+    if page > 0:
+        items.append(f'<li class="pager__item pager__item--first"><a href="{href}0" title="Go to first page">'
+                     '<span class="visually-hidden">First page</span><span aria-hidden="true">« First</span></a></li>')
+        items.append(f'<li class="pager__item pager__item--previous"><a href="{href}{page - 1}" '
+                     'title="Go to previous page" rel="prev"><span aria-hidden="true">‹ Previous</span></a></li>')
+    for n in range(max(0, page - 4), min(last, page + 4) + 1):
+        active = ' is-active' if n == page else ''
+        items.append(f'<li class="pager__item{active}"><a href="{href}{n}" title="Go to page {n + 1}">{n + 1}</a></li>')
+    if page < last:
+        items.append(f'<li class="pager__item pager__item--next"><a href="{href}{page + 1}" '
+                     'title="Go to next page" rel="next"><span aria-hidden="true">Next ›</span></a></li>')
+        items.append(f'<li class="pager__item pager__item--last"><a href="{href}{last}" title="Go to last page">'
+                     '<span aria-hidden="true">Last »</span></a></li>')
+    return ('  <nav class="pager" role="navigation" aria-labelledby="pagination-heading">\n'
+            '    <h4 id="pagination-heading" class="visually-hidden">Pagination</h4>\n'
+            '    <ul class="pager__items js-pager__items">\n      ' + "\n      ".join(items) +
+            "\n    </ul>\n  </nav>\n")
+
+
+def _search_page(replica: Replica, query: dict) -> str:
+    """The search filtered by facets (``f[0]=government_facet:<id>``,
+    ``f[1]=content_type_facet:article``); only releases are served."""
+    facets = dict(value.split(":", 1) for key, values in query.items()
+                  if re.fullmatch(r"f\[\d+\]", key) for value in values if ":" in value)
+    try:
+        page = max(0, int(query.get("page", ["0"])[0]))
+        facet = int(facets.get("government_facet", "0"))
+    except ValueError:
+        page, facet = 0, 0
+    found = replica.search_results(facet) if facets.get("content_type_facet", "article") == "article" else []
+    if replica.search == "javascript":
+        # What a plain HTTP client gets when the results are filled in by script.
+        main = ('<a id="main-content"></a><h1 class="page-title">Search</h1>\n'
+                '<div class="search-api-page" data-search-endpoint="/search/results.json"'
+                ' data-drupal-selector="search-results">\n'
+                '  <noscript>Search results need JavaScript to be shown.</noscript>\n'
+                '  <div class="search-results js-search-results" aria-live="polite"></div>\n</div>')
+        return _shell("Search", f"{PRODUCTION}/search", main, "path-search")
+    size = replica.search_page_size
+    chunk = found[page * size:(page + 1) * size]
+    rows = []
+    for r in chunk:
+        old = iso_z(r.published) < NODE_LINKS_BEFORE
+        href = f"/node/{r.node_id}" if old else f"/release/{r.slug}"
+        rows.append(
+            '<li class="search-result">\n'
+            f'  <h3 class="search-result__title"><a href="{href}">{html.escape(r.title, quote=False)}</a></h3>\n'
+            f'  <div class="search-result__meta">Release · <time datetime="{iso_z(r.published)}">'
+            f"{nz_date_text(r.published)}</time></div>\n"
+            f'  <p class="search-result__snippet">{html.escape(r.summary, quote=False)}</p>\n'
+            "</li>")
+    content = ('  <ol class="search-results">\n' + "\n".join(rows) + "\n  </ol>\n") if rows else \
+        '  <p class="search-results__empty">Your search yielded no results.</p>\n'
+    href = (f"?f%5B0%5D=government_facet%3A{facet}&f%5B1%5D=content_type_facet%3Aarticle&page=")
+    pager = _pager(page, max(0, (len(found) - 1) // size), href) if replica.search_pager else ""
+    main = ('<a id="main-content"></a><h1 class="page-title">Search</h1>\n'
+            '<div class="view view-search-content view-id-search_content">\n'
+            f'  <div class="view-header"><p class="search-results__count">{len(found):,} results</p></div>\n'
+            f"{content}{pager}</div>")
+    return _shell("Search", f"{PRODUCTION}/search", main, "path-search")
 
 
 def _not_found_page() -> str:
@@ -966,9 +1058,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--page-size", type=int, default=10)
     parser.add_argument("--synthesize", type=int, default=0, metavar="N",
                         help="add N synthetic releases cloned from the corpus")
+    parser.add_argument("--listing", choices=("all", "current"), default="all",
+                        help="what the listing covers: every release, or (like the live site) "
+                             "the current government's only")
+    parser.add_argument("--search", choices=("html", "javascript"), default="html",
+                        help="search results in the page, or (javascript) a page without them")
     parser.add_argument("--quiet", action="store_true", help="no access log")
     args = parser.parse_args(argv)
-    replica = Replica(page_size=args.page_size, host=args.host, port=args.port)
+    replica = Replica(page_size=args.page_size, host=args.host, port=args.port,
+                      listing=args.listing, search=args.search)
     if args.synthesize:
         replica.synthesize(args.synthesize)
     replica.verbose = not args.quiet

@@ -72,13 +72,14 @@ def test_run_row_records_the_figures(archived):
     assert run["started"] <= run["ended"]
 
 
-def test_second_run_costs_robots_and_one_listing_page_and_writes_nothing(archived, replica):
+def test_second_run_costs_robots_and_the_feed_and_writes_nothing(archived, replica):
     out, _ = archived
     before = mtimes(out)
     replica.clear_requests()
     result = crawl(replica, out)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert replica.paths == ["/robots.txt", "/releases?page=0"]
+    # The feed's oldest release is archived: nothing older can be new, no listing page.
+    assert replica.paths == ["/robots.txt", "/releases/feed"]
     assert summary(result)["new"] == "0" and summary(result)["requested"] == "2"
     assert mtimes(out) == before
 
@@ -94,9 +95,8 @@ def test_run_after_publishing_fetches_exactly_the_new_releases(archived, replica
     assert result.returncode == 0, result.stderr[-3000:]
     fetched = [p for p in replica.paths if p.startswith("/release/")]
     assert sorted(fetched) == sorted(f"/release/{s}" for s in fresh)
-    # page 0 held new releases, so page 1 is read to be sure; it has none: stop there.
-    assert [p for p in replica.paths if p.startswith("/releases")] == \
-        ["/releases?page=0", "/releases?page=1"]
+    # The feed (newest 10) holds the 3 and reaches back to archived releases: no listing.
+    assert [p for p in replica.paths if p.startswith("/releases")] == ["/releases/feed"]
     assert summary(result)["new"] == "3"
     paths = {r["path"] for r in rows(out / "ledger.db", "select path from releases")}
     assert len(paths) == 54
@@ -110,7 +110,10 @@ def test_new_releases_spanning_several_listing_pages(archived, replica):
     result = crawl(replica, out)
     assert summary(result)["new"] == "23"
     listing = [p for p in replica.paths if p.startswith("/releases")]
-    assert listing == ["/releases?page=0", "/releases?page=1", "/releases?page=2", "/releases?page=3"]
+    # The feed's 10 are all new: it may not hold everything new, so the listing is walked
+    # (page 0 has nothing the feed did not give, but was new to the archive: on to page 3).
+    assert listing == ["/releases/feed", "/releases?page=0", "/releases?page=1",
+                       "/releases?page=2", "/releases?page=3"]
 
 
 def test_full_walks_everything_and_rewrites_only_what_changed(archived, replica):
@@ -130,16 +133,33 @@ def test_full_walks_everything_and_rewrites_only_what_changed(archived, replica)
 
 
 def test_an_interrupted_walk_is_finished_by_the_next_run(archived, replica, tmp_path):
-    """A run that did not walk to its natural end leaves older releases unknown."""
+    """A walk that did not reach its natural end leaves older releases unknown: the next
+    run walks from page 0 until a page with nothing new, then on from where it stopped."""
     out, _ = archived
     db = out / "ledger.db"
     with sqlite3.connect(db) as conn:
-        conn.execute("update runs set walk_finished = 0")
+        conn.execute("update walks set finished = 0, page = 3, outcome = null where name = 'listing'")
         conn.execute("delete from releases where url like '%fines-payments'")
     replica.clear_requests()
     result = crawl(replica, out)
     assert summary(result)["new"] == "1"
-    assert len([p for p in replica.paths if p.startswith("/releases")]) == 6
+    assert [p for p in replica.paths if p.startswith("/releases")] == \
+        ["/releases?page=0", "/releases?page=3", "/releases?page=4", "/releases?page=5"]
+    assert not [p for p in replica.paths if p.startswith("/search")]
+
+
+def test_a_ledger_without_walk_records_goes_by_its_last_run(archived, replica, tmp_path):
+    """A ledger from the previous release has runs.walk_finished only."""
+    out, _ = archived
+    db = out / "ledger.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("update runs set walk_finished = 0")
+        conn.execute("delete from walks where name = 'listing'")
+        conn.execute("delete from releases where url like '%fines-payments'")
+    replica.clear_requests()
+    result = crawl(replica, out)
+    assert summary(result)["new"] == "1"
+    assert len([p for p in replica.paths if p.startswith("/releases?")]) == 6
 
 
 def test_node_links_and_redirects_are_keyed_by_the_canonical_url(replica, tmp_path):
@@ -151,8 +171,10 @@ def test_node_links_and_redirects_are_keyed_by_the_canonical_url(replica, tmp_pa
     urls = [r["url"] for r in rows(out / "ledger.db", "select url from releases")]
     assert len(urls) == len(set(urls)) == 51
     aliases = rows(out / "ledger.db", "select * from aliases")
-    assert aliases == [{"url": f"https://www.beehive.govt.nz/node/{replica.node_id(slug)}",
-                        "canonical": f"https://www.beehive.govt.nz/release/{slug}"}]
+    assert {"url": f"https://www.beehive.govt.nz/node/{replica.node_id(slug)}",
+            "canonical": f"https://www.beehive.govt.nz/release/{slug}"} in aliases
+    # The search links releases before 2014 by node: each is known by its alias too.
+    assert {a["canonical"] for a in aliases} <= set(urls)
 
 
 def test_politeness_robots_txt_and_user_agent(replica, tmp_path):

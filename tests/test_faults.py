@@ -128,10 +128,16 @@ def test_a_failing_listing_page_fails_the_run_and_the_next_run_walks_on(replica,
     out = tmp_path / "archive"
     first = crawl(replica, out)
     assert first.returncode == 1
-    assert int(summary(first)["new"]) == 20
+    assert summary(first)["outcome"] == "failed"
+    # The search walks of every government still found the releases beyond page 2.
+    assert int(summary(first)["new"]) == 51
+    replica.clear_requests()
     second = crawl(replica, out)
     assert second.returncode == 0
-    assert int(summary(second)["new"]) == 31
+    # The listing walk resumes where it stopped (page 2) and goes on to its end.
+    assert [p for p in replica.paths if p.startswith("/releases")] == \
+        ["/releases?page=0", "/releases?page=2", "/releases?page=3", "/releases?page=4",
+         "/releases?page=5"]
     assert len(check_consistent(out)) == 51
 
 

@@ -153,7 +153,7 @@ def test_robots(replica):
     lines = body.decode().splitlines()
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
     assert "User-agent: *" in lines
-    for rule in ("Disallow: /search", "Disallow: /user/", "Disallow: /release/never-fetch-"):
+    for rule in ("Disallow: /search/", "Disallow: /user/", "Disallow: /release/never-fetch-"):
         assert rule in lines
 
 

@@ -1,9 +1,17 @@
-"""The releases spider: walks the listing newest first and fetches each release page (or,
-with BEEHIVE_URLS, fetches exactly those release pages and walks nothing).
+"""The releases spider: discovers releases and fetches each release page (or, with
+BEEHIVE_URLS, fetches exactly those release pages and discovers nothing).
 
-It only discovers and fetches. Which releases are skipped as already archived, and where the
-walk stops, is the IncrementalMiddleware's business; parsing, files and the ledger are the
-pipeline's.
+Discovery: the feed ``/releases/feed`` (what is new), the listing ``/releases`` (newest
+first; on the live site the current government only), the site's search filtered by each
+government (the whole history back to 1993), and seed files (``BEEHIVE_SEEDS``). The spider
+offers every start; which of them a run uses, which releases are skipped as already
+archived, where a walk stops or resumes, is the IncrementalMiddleware's business; parsing,
+files and the ledger are the pipeline's.
+
+Request priorities make each walk go page by page: the releases a page leads to are fetched
+before the walk's next page is read, and the walks run one after another (feed, listing,
+then the governments newest first). So the page a walk has reached is a safe place to
+resume from after a crash.
 """
 
 from __future__ import annotations
@@ -12,13 +20,23 @@ import re
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import scrapy
+from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from archive.governments import GOVERNMENTS, Government
 from archive.urls import PRODUCTION_HOST
-from scraper.items import ReleaseFailure, ReleaseNotModified, ReleasePage
+from scraper.discovery import (SEARCH_PAGE_SIZE, parse_feed, parse_search_page, read_seeds,
+                               search_url)
+from scraper.items import ReleaseFailure, ReleaseNotModified, ReleasePage, WalkPage
 
 RELEASE_PATH = re.compile(r"^/(release/[^/?#]+|node/\d+)$")
+
+RELEASE_PRIORITY = 100
+FEED_PRIORITY = 60
+LISTING_PRIORITY = 50
+SEARCH_PRIORITY = 40  # minus the government's place, newest first
+EMPTY_PAGES_END_A_WALK = 3  # a search walk without a pager ends after this many in a row
 
 
 class ReleasesSpider(scrapy.Spider):
@@ -29,6 +47,9 @@ class ReleasesSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.base_url = crawler.settings.get("BEEHIVE_BASE_URL").rstrip("/")
         spider.allowed_domains = [urlsplit(spider.base_url).hostname]
+        # Read now, so that a bad seed file stops the run before anything is fetched.
+        spider.seeds = [url for path in crawler.settings.getlist("BEEHIVE_SEEDS")
+                        for url in read_seeds(path)]
         return spider
 
     # -- URLs: the ledger knows releases by their production URL; requests go to base_url ---
@@ -47,11 +68,22 @@ class ReleasesSpider(scrapy.Spider):
         return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
 
     def listing_request(self, page: int) -> scrapy.Request:
-        # Below the releases it lists: a page's releases are fetched before the next page,
-        # so the queue holds one page's worth, not the whole listing's.
         return scrapy.Request(f"{self.base_url}/releases?page={page}", callback=self.parse_listing,
-                              errback=self.listing_failed, meta={"listing_page": page},
-                              priority=-1)
+                              errback=self.walk_failed, priority=LISTING_PRIORITY,
+                              meta={"listing_page": page, "walk": "listing", "walk_page": page})
+
+    def feed_request(self) -> scrapy.Request:
+        return scrapy.Request(f"{self.base_url}/releases/feed", callback=self.parse_feed,
+                              errback=self.feed_failed, priority=FEED_PRIORITY,
+                              meta={"walk": "feed", "walk_page": 0})
+
+    def search_request(self, government: Government, page: int, empty_pages: int = 0):
+        place = GOVERNMENTS.index(government)
+        return scrapy.Request(search_url(self.base_url, government.facet, page),
+                              callback=self.parse_search, errback=self.walk_failed,
+                              priority=SEARCH_PRIORITY - place,
+                              meta={"walk": government.walk, "walk_page": page,
+                                    "government": government, "empty_pages": empty_pages})
 
     def release_request(self, production_url: str) -> scrapy.Request:
         # A /node/N link redirects to a release that may already be fetched in this run; it
@@ -59,12 +91,13 @@ class ReleasesSpider(scrapy.Spider):
         is_alias = urlsplit(production_url).path.startswith("/node/")
         return scrapy.Request(self.to_base(production_url), callback=self.parse_release,
                               errback=self.release_failed, dont_filter=is_alias,
-                              meta={"release_url": production_url})
+                              priority=RELEASE_PRIORITY, meta={"release_url": production_url})
 
     # -- callbacks -------------------------------------------------------------------------------
 
     async def start(self):
-        # BEEHIVE_URLS: exactly these releases, now, and no listing (a re-ingest).
+        """Every way in; the IncrementalMiddleware keeps those this run needs."""
+        # BEEHIVE_URLS: exactly these releases, now, and no discovery (a re-ingest).
         urls = self.crawler.settings.getlist("BEEHIVE_URLS")
         for url in urls:
             production = self.to_production(url.strip())
@@ -72,8 +105,47 @@ class ReleasesSpider(scrapy.Spider):
                 yield self.release_request(production)
             else:
                 self.logger.error("not a release URL, skipped: %s", url)
-        if not urls:
-            yield self.listing_request(0)
+        if urls:
+            return
+        yield self.feed_request()
+        yield self.listing_request(0)
+        for government in GOVERNMENTS:
+            yield self.search_request(government, 0)
+        for url in self.seeds:
+            request = self.release_request(url)
+            request.meta["seed"] = True  # fetched unless archived
+            yield request
+
+    def parse_feed(self, response):
+        """The feed's releases, newest first, then the listing's first page: needed only
+        when the feed may not hold everything new, which the middleware judges."""
+        for url in parse_feed(response.body):
+            yield self.release_request(url)
+        yield self.listing_request(0)
+
+    def feed_failed(self, failure: Failure):
+        self.logger.warning("the feed failed (%s): reading the listing instead",
+                            describe(failure.value))
+        yield self.listing_request(0)
+
+    def parse_search(self, response):
+        """One page of a government's search results. The pager says whether there is a
+        next page; without one, a full page of results may have more after it, and a
+        walk of empty pages ends after EMPTY_PAGES_END_A_WALK in a row (an empty first
+        page ends it at once: that search gives nothing)."""
+        government, page = response.meta["government"], response.meta["walk_page"]
+        found = parse_search_page(response.body, response.url, self.base_url)
+        yield WalkPage(government.walk, page, found.reported)
+        for url, _date in found.results:
+            yield self.release_request(url)
+        empty_pages = 0 if found.results else response.meta["empty_pages"] + 1
+        if found.has_pager:
+            more = found.has_next
+        else:
+            more = (len(found.results) >= SEARCH_PAGE_SIZE
+                    or not found.results and 0 < page and empty_pages < EMPTY_PAGES_END_A_WALK)
+        if more:
+            yield self.search_request(government, page + 1, empty_pages)
 
     def parse_listing(self, response):
         """Release links by their path, not by teaser class names (the teaser markup varies)."""
@@ -119,11 +191,26 @@ class ReleasesSpider(scrapy.Spider):
             yield ReleaseFailure(url, getattr(failure.value, "kind", "failed"),
                                  describe(failure.value), recheck=recheck)
 
-    def listing_failed(self, failure: Failure):
-        self.crawler.stats.inc_value("beehive/listing_failed")
-        if self.crawler.stats.get_value("beehive/reason"):
+    def walk_failed(self, failure: Failure):
+        """A listing or search page that could not be read: the walk stays unfinished and
+        the next run resumes it. robots.txt forbidding the search is said once, plainly."""
+        stats = self.crawler.stats
+        walk = failure.request.meta["walk"]
+        if (walk.startswith("search:") and failure.check(IgnoreRequest)
+                and "robots" in str(failure.value).lower()):
+            if not stats.get_value("beehive/search_forbidden"):
+                self.logger.error(
+                    "robots.txt forbids the site's search (%s): the releases of past "
+                    "governments cannot be discovered; add them with --seed FILE",
+                    urlsplit(failure.request.url).path)
+            stats.inc_value("beehive/search_forbidden")
+            return
+        stats.inc_value("beehive/listing_failed")
+        if stats.get_value("beehive/reason"):
             return  # the run is stopping (blocked, unreachable), and has said why
-        self.logger.error("listing page %s failed: %s", failure.request.url, describe(failure.value))
+        self.logger.error("%s page %s failed: %s",
+                          "listing" if walk == "listing" else "search",
+                          failure.request.url, describe(failure.value))
 
 
 def describe(error: BaseException) -> str:
