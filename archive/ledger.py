@@ -23,6 +23,7 @@ the tool is migrated in place, in one transaction, the first time this version o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import zlib
@@ -161,6 +162,28 @@ class Ledger:
         self.schedule = schedule or Schedule.parse()
         self.run_id = None  # the run this connection records, once started
         self._create()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """One write transaction that takes the write lock at its start (BEGIN IMMEDIATE).
+
+        A crawl writes from two processes (walk progress from the reactor's, releases from
+        its writer). In WAL mode a deferred transaction that has read, and then writes after
+        the other process committed, fails at once with "database is locked" instead of
+        waiting its turn; taking the lock first makes it wait. Nested: a savepoint.
+        """
+        if self.db.conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        self.db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self.db.conn.in_transaction:
+                self.db.conn.execute("ROLLBACK")
+            raise
+        self.db.conn.execute("COMMIT")
 
     def _create(self) -> None:
         db = self.db
@@ -388,7 +411,7 @@ class Ledger:
         now = utc_now()
         captures = captures or {}
         moved_away = []
-        with self.db.atomic():
+        with self.transaction():
             moves = {}
             requests = [(row[0], row[2]) for row in rows] + [(i, r) for i, r, _ in seen_urls]
             for item, requested_url in requests:
@@ -540,14 +563,14 @@ class Ledger:
     def add_alias(self, url: str, canonical: str) -> None:
         """Another URL of an archived release (its /node/<n> shortlink), so that a walk
         meeting it knows the release without fetching it."""
-        with self.db.atomic():
+        with self.transaction():
             self.db["aliases"].upsert({"url": url, "canonical": canonical}, pk="url")
 
     def record_failure(self, url: str, kind: str, reason: str, status: int | None,
                        run_id: int | None) -> None:
         """Remember why a release could not be captured; a gone release keeps its file."""
         now = utc_now()
-        with self.db.atomic():
+        with self.transaction():
             old = list(self.db["failures"].rows_where("url = ?", [url]))
             self.db["failures"].upsert(
                 {"url": url, "kind": kind, "reason": reason, "status": status,
@@ -570,7 +593,7 @@ class Ledger:
         rescheduled, its failure and gone mark cleared (a gone release answering again
         is logged as updated, as one whose page came back)."""
         now = utc_now()
-        with self.db.atomic():
+        with self.transaction():
             row = self.db.execute("select path, sha256, gone, published from releases "
                                   "where url = ?", [url]).fetchone()
             if row is None:
@@ -597,7 +620,7 @@ class Ledger:
             row["finished"] = int(finished)
         if reported is not None:
             row["reported"] = reported
-        with self.db.atomic():
+        with self.transaction():
             if not self.db.execute("select 1 from walks where name = ?", [name]).fetchone():
                 row.setdefault("finished", 0)
                 row["started"] = now
@@ -609,7 +632,7 @@ class Ledger:
         it could not be walked, and is tried again by a full crawl."""
         done = outcome in ("finished", "caught up")
         now = utc_now()
-        with self.db.atomic():
+        with self.transaction():
             row = {"name": name, "outcome": outcome, "updated": now, "run_id": run_id,
                    "finished": int(done)}
             if done:
@@ -619,7 +642,7 @@ class Ledger:
             self.db["walks"].upsert(row, pk="name")
 
     def start_run(self, command: str) -> int:
-        with self.db.atomic():
+        with self.transaction():
             self.run_id = self.db["runs"].insert(
                 {"command": command, "started": utc_now(), "outcome": "running",
                  "walk_finished": 0}
@@ -627,7 +650,7 @@ class Ledger:
         return self.run_id
 
     def finish_run(self, run_id: int, **figures) -> None:
-        with self.db.atomic():
+        with self.transaction():
             self.db["runs"].update(run_id, {"ended": utc_now(), **figures})
 
     def last_run(self) -> dict | None:

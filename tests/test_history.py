@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from scraper.discovery import search_url
 from tests.replica import CORPUS_DIR, GOVERNMENTS, Replica
 from tests.run import FAST_REACTOR, beehive, crawl, summary
 
@@ -283,6 +284,17 @@ def kill_when(command: list[str], site: Replica, seen) -> None:
     assert process.returncode == -signal.SIGKILL, "the crawl ended before it could be killed"
 
 
+def walk_page(out: Path, name: str) -> int:
+    """Where the walk would resume, as the crawl's ledger says now (-1 before it says)."""
+    if not (out / "ledger.db").exists():
+        return -1
+    try:
+        found = rows(out / "ledger.db", "select page from walks where name = ?", [name])
+    except sqlite3.Error:  # not made yet
+        return -1
+    return found[0]["page"] if found else -1
+
+
 def crawl_command(site: Replica, out: Path) -> list[str]:
     return [sys.executable, "-m", "archive", "crawl", "--base-url", site.base_url,
             "--out", str(out), "--delay", "0", "-s", FAST_REACTOR]
@@ -293,7 +305,13 @@ def test_a_run_killed_in_the_1999_2002_walk_does_not_walk_the_newer_governments_
         site.synthesize(40, start=datetime(2002, 6, 1, tzinfo=timezone.utc), step=timedelta(days=10))
         assert len(site.search_results(4376)) == 47  # ten pages
         out = tmp_path / "archive"
-        kill_when(crawl_command(site, out), site, lambda paths: (4376, 5) in searched(paths))
+        # Page 6 of 1999-2002 stalls; the run is killed once the walk's progress shows that
+        # the releases of its pages 0-5 are in (they go through the pipeline's own processes,
+        # so they can be in later than the pages are read).
+        site.fault(search_url("", 4376, 6), "timeout", seconds=60)
+
+        kill_when(crawl_command(site, out), site, lambda paths: (
+            (4376, 6) in searched(paths) and walk_page(out, "search:4376") >= 6))
         walks = {r["name"]: r for r in rows(out / "ledger.db", "select * from walks")}
         newer = [facet for facet, _ in GOVERNMENTS[:GOVERNMENTS.index((4376, "1999-11-27"))]]
         assert all(walks[f"search:{facet}"]["finished"] for facet in newer)
@@ -318,7 +336,11 @@ def test_a_killed_backfill_resumes_its_listing_walk_instead_of_starting_over(rep
     out = tmp_path / "archive"
     full_walk = len(replica.slugs) // replica.page_size + 1
     assert full_walk == 31
-    kill_when(crawl_command(replica, out), replica, lambda paths: "/releases?page=20" in paths)
+    # Page 21 stalls; the run is killed once it is asked for and the walk's progress shows
+    # that the releases of pages 0-19 are in.
+    replica.fault("/releases?page=21", "timeout", seconds=60)
+    kill_when(crawl_command(replica, out), replica, lambda paths: (
+        "/releases?page=21" in paths and walk_page(out, "listing") >= 20))
     (listing,) = rows(out / "ledger.db", "select * from walks where name = 'listing'")
     assert not listing["finished"] and listing["page"] >= 19
     before = rows(out / "ledger.db", "select count(*) as n from releases")[0]["n"]
