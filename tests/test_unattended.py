@@ -41,7 +41,9 @@ def closed_port() -> int:
 # -- 1. blocks: per URL, and site-wide --------------------------------------------------------
 
 def test_releases_that_stay_blocked_are_recorded_and_never_stop_later_runs(replica, tmp_path):
-    stuck = [replica.slugs[5], replica.slugs[25], replica.slugs[45]]  # as many as MAX_BLOCKS
+    # As many as MAX_BLOCKS, on listing pages 0 and 1; from after 2014, so that the search
+    # links them by the same URL as the listing (older results link /node/<n>).
+    stuck = [replica.slugs[2], replica.slugs[5], replica.slugs[15]]
     for slug in stuck:
         replica.fault(f"/release/{slug}", times=1000, kind="blocked")
     out = tmp_path / "archive"
@@ -78,7 +80,10 @@ def test_different_urls_blocked_in_a_row_stop_the_run_within_a_few_requests(repl
     result = crawl(replica, out)
     assert result.returncode == 3
     assert summary(result)["outcome"] == "blocked"
-    assert len(replica.paths) <= 2 + 5  # robots.txt, a listing page, 2 + 2 + 1 blocked
+    # robots.txt, a listing page, 2 + 2 + 1 blocked; and a search page or two that the
+    # downloader takes up while the spider reads the listing page
+    assert len([p for p in replica.paths if not p.startswith("/search")]) <= 2 + 5
+    assert len(replica.paths) <= 2 + 5 + 2
     (run,) = rows(out / "ledger.db", "select reason from runs")
     assert "3 different pages blocked in a row" in run["reason"]
 
@@ -185,7 +190,11 @@ def test_on_a_terminal_a_backfill_shows_a_live_progress_line(replica, tmp_path):
     assert code == 1, output[-3000:]
     assert "\r" in output.replace("\r\n", "\n")  # a line redrawn in place
     progress = output.replace("\r\n", "\n").split("\r")
-    assert any(line.startswith("50 releases archived [") for line in progress), output[-2000:]
+    # (50 new; and, counted too, releases the search links by /node/<n> that this run
+    # archived already under their own URL)
+    archived = re.compile(r"(\d+) releases archived \[")
+    counts = [int(m.group(1)) for m in map(archived.match, progress) if m]
+    assert counts and max(counts) >= 50, output[-2000:]
     # The rate, the walk, and the estimate of a backfill.
     assert any(re.search(r"\d+ releases archived \[[\d:]+, [\d.]+/s\], listing page \d/5, "
                          r"about \d+:\d\d:\d\d left", line) for line in progress), output
