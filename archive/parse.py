@@ -27,7 +27,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cached_property
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 from zoneinfo import ZoneInfo
 

@@ -21,8 +21,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import multiprocessing
+import os
 import signal
 import sys
+import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -92,9 +94,11 @@ class ArchivePipeline:
         nothing new starts neither). spawn: fresh interpreters, which inherit neither the
         archive's lock (held here for the whole run) nor the reactor's threads."""
         spawn = multiprocessing.get_context("spawn")
-        self._renderer = ProcessPoolExecutor(1, mp_context=spawn)
+        crawl = os.getpid()
+        self._renderer = ProcessPoolExecutor(1, mp_context=spawn, initializer=die_with,
+                                             initargs=(crawl,))
         self._writer = ProcessPoolExecutor(1, mp_context=spawn, initializer=open_writer,
-                                           initargs=(*self.location, self.run_id))
+                                           initargs=(crawl, *self.location, self.run_id))
         start_deaf_to_stop_signals(self._renderer, self._writer)
 
     async def process_item(self, item, spider=None):
@@ -235,8 +239,21 @@ def prepare(page: ReleasePage) -> Rendered:
 writer_archiver: Archiver | None = None
 
 
-def open_writer(out, db, recheck_intervals, run_id) -> None:
+def die_with(crawl: int) -> None:
+    """End this process when the crawl's is gone (killed with SIGKILL, say), instead of
+    living on as an orphan. Stopping the writer anywhere loses nothing: a file is renamed
+    into place whole and a row committed whole, and the next run clears what is left."""
+    def watch():
+        while os.getppid() == crawl:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-the-crawl", daemon=True).start()
+
+
+def open_writer(crawl, out, db, recheck_intervals, run_id) -> None:
     global writer_archiver
+    die_with(crawl)
     # Unlocked: the crawl's process holds the lock for the whole run.
     writer_archiver = Archiver(out, db, Schedule.parse(recheck_intervals))
     writer_archiver.ledger.run_id = run_id  # what it writes belongs to this run

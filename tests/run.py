@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,16 @@ def summary(result) -> dict:
     match = SUMMARY.search(result.stderr)
     assert match, f"no summary line in:\n{result.stderr[-3000:]}"
     return dict(pair.split("=", 1) for pair in match.group(1).split())
+
+
+def rows(db: Path, sql: str, params=()) -> list[dict]:
+    """A query on a ledger, as dicts: what a test reads of the archive a crawl left."""
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(sql, params)]
+
+
+def execute(db: Path, sql: str, params=()) -> None:
+    """A statement on a ledger, as an operator would run it with plain SQL."""
+    with sqlite3.connect(db) as conn:
+        conn.execute(sql, params)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.replica import CORPUS_DIR
-from tests.run import FAST_REACTOR, beehive, crawl, summary
+from tests.run import FAST_REACTOR, beehive, crawl, rows, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = CORPUS_DIR / "expected"
@@ -24,12 +24,6 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 def mtimes(folder: Path) -> dict[str, int]:
     return {p.as_posix(): p.stat().st_mtime_ns for p in folder.rglob("*.md")}
-
-
-def rows(db: Path, sql: str, params=()):
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute(sql, params)]
 
 
 @pytest.fixture

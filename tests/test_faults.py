@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,16 +15,10 @@ import frontmatter
 import pytest
 
 from tests.replica import CORPUS_DIR
-from tests.run import FAST_REACTOR, beehive, crawl, summary
+from tests.run import FAST_REACTOR, beehive, crawl, rows, summary
 
 EXPECTED = CORPUS_DIR / "expected"
 PRODUCTION = "https://www.beehive.govt.nz"
-
-
-def rows(db: Path, sql: str, params=()):
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute(sql, params)]
 
 
 def failures(out: Path) -> dict[str, dict]:

@@ -18,17 +18,11 @@ import pytest
 
 from scraper.discovery import search_url
 from tests.replica import CORPUS_DIR, GOVERNMENTS, Replica
-from tests.run import FAST_REACTOR, beehive, crawl, summary
+from tests.run import FAST_REACTOR, beehive, crawl, rows, summary
 
 EXPECTED = CORPUS_DIR / "expected"
 JAPAN = "2006/11/2006-11-13-japan-and-new-zealand-seek-reinvigorate-trade-and-economic-relations.md"
 CURRENT = GOVERNMENTS[0][0]
-
-
-def rows(db: Path, sql: str, params=()):
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute(sql, params)]
 
 
 def files(out: Path) -> set[str]:

@@ -6,43 +6,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
-import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from tests.replica import CORPUS_PAGES, Replica
-from tests.run import FAST_REACTOR, beehive, crawl, summary
+from tests.run import FAST_REACTOR, beehive, crawl, execute, rows, summary
 
 ROOT = Path(__file__).resolve().parent.parent
-SMALL = sorted(CORPUS_PAGES.glob("2025/*/*.html"))[:6]  # six recent releases
 PAST = "2000-01-01T00:00:00Z"
-
-
-def rows(db: Path, sql: str, params=()):
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute(sql, params)]
-
-
-def execute(db: Path, sql: str, params=()) -> None:
-    with sqlite3.connect(db) as conn:
-        conn.execute(sql, params)
-
-
-@pytest.fixture
-def site(tmp_path):
-    pages = tmp_path / "pages"
-    for path in SMALL:
-        target = pages / path.relative_to(CORPUS_PAGES)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, target)
-    with Replica(pages, page_size=4) as replica:
-        yield replica
 
 
 @pytest.fixture

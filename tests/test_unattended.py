@@ -19,16 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.run import FAST_REACTOR, beehive, crawl, summary
+from tests.run import FAST_REACTOR, beehive, crawl, rows, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = "https://www.beehive.govt.nz"
-
-
-def rows(db: Path, sql: str, params=()):
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute(sql, params)]
 
 
 def closed_port() -> int:
@@ -229,6 +223,36 @@ def test_ctrl_c_or_a_stop_signal_ends_the_run_cleanly(replica, tmp_path):
     assert beehive("crawl", "--base-url", replica.base_url, "--out", out, "--delay", "0",
                    "-s", FAST_REACTOR).returncode == 0
     assert len(rows(out / "ledger.db", "select url from releases")) == 201
+
+
+def test_a_killed_crawl_leaves_no_worker_processes_behind(replica, tmp_path):
+    """The renderer and writer processes end with the crawl, even one killed with SIGKILL,
+    which they cannot see coming."""
+    replica.synthesize(150)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "archive", "crawl", "--base-url", replica.base_url, "--out",
+         str(tmp_path / "archive"), "--delay", "0.01", "-s", FAST_REACTOR],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    deadline = time.monotonic() + 60
+    workers: list[str] = []
+    while len(workers) < 2 and process.poll() is None and time.monotonic() < deadline:
+        workers = children.read_text().split()
+        time.sleep(0.05)
+    assert len(workers) >= 2, "the crawl started no worker processes"
+    process.kill()
+    process.wait()
+
+    def alive(pid: str) -> bool:
+        try:
+            return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(map(alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if alive(pid)]
 
 
 # -- 4. monitoring ------------------------------------------------------------------------------
