@@ -5,10 +5,11 @@
     python benchmarks/bench_crawl.py --profile            # where beehive crawl's time goes
 
 Serves a replica of N releases (``Replica.synthesize``: the corpus pages cloned, each in the
-site's full page shell) on 127.0.0.1, then, in one run and alternating, times
+site's full page shell; the listing covers the current government only, as on the site) on 127.0.0.1, then, in one run and alternating, times
 
 - a bare Scrapy spider that makes the same requests (robots.txt, every listing page, every
-  release page, one at a time, no delay) and does nothing with them; and
+  government's search pages, every release page, one at a time, no delay) and does nothing
+  with them; and
 - a first ``beehive crawl --delay 0`` into an empty archive: parse, render, write each file
   durably, commit its ledger row.
 
@@ -43,30 +44,37 @@ REACTORS = {
 
 
 def bare_spider(base_url: str, reactor: str) -> None:
-    """The same requests as the releases spider, and nothing else: the floor to compare with."""
+    """The same requests as the releases spider, and nothing else: the floor to compare with.
+
+    robots.txt, the listing and each government's search, each followed through its pager,
+    and every release page they link to, once (Scrapy's duplicate filter).
+    """
     from urllib.parse import urljoin, urlsplit
 
     import scrapy
     from scrapy.crawler import CrawlerProcess
 
+    from archive.governments import GOVERNMENTS
+    from scraper.discovery import search_url
+
     class Bare(scrapy.Spider):
         name = "bare"
 
         async def start(self):
-            yield scrapy.Request(f"{base_url}/releases?page=0", callback=self.listing, priority=-1)
+            yield scrapy.Request(f"{base_url}/releases?page=0", callback=self.walk, priority=-1)
+            for government in GOVERNMENTS:
+                yield scrapy.Request(search_url(base_url, government.facet, 0),
+                                     callback=self.walk, priority=-2)
 
-        def listing(self, response):
-            seen = set()
+        def walk(self, response):
             for href in response.css("a::attr(href)").getall():
                 url = urljoin(response.url, href.strip())
-                if url.startswith(base_url) and RELEASE_PATH.match(urlsplit(url).path) \
-                        and url not in seen:
-                    seen.add(url)
+                if url.startswith(base_url) and RELEASE_PATH.match(urlsplit(url).path):
                     yield scrapy.Request(url, callback=self.release)
             next_href = response.css("nav.pager li.pager__item--next a[rel=next]::attr(href)").get()
             if next_href:
-                yield scrapy.Request(urljoin(response.url, next_href), callback=self.listing,
-                                     priority=-1)
+                yield scrapy.Request(urljoin(response.url, next_href), callback=self.walk,
+                                     priority=response.request.priority)
 
         def release(self, response):
             return None
@@ -116,7 +124,9 @@ def main(argv=None) -> None:
     from tests.replica import Replica
 
     for size in args.sizes:
-        with Replica() as replica, tempfile.TemporaryDirectory(dir=ROOT) as work:
+        # Shaped like the live site: the listing covers the current government only, and
+        # the rest of the history is reached through the search.
+        with Replica(listing="current") as replica, tempfile.TemporaryDirectory(dir=ROOT) as work:
             replica.synthesize(size - len(replica.slugs))
             bare = [sys.executable, __file__, "--bare-spider", replica.base_url,
                     "--reactor", args.reactor]
