@@ -48,8 +48,8 @@ CORPUS_BLOCKED = CORPUS_DIR / "blocked"
 PRODUCTION = "https://www.beehive.govt.nz"
 FEED_SIZE = 10  # Drupal's RSS views show the newest 10 items
 SEARCH_PAGE_SIZE = 24
-# The search's government facet ids (from ../shared/SITE.md) and the election days (UTC
-# dates) from which the replica files a release under that government. The project has its
+# The search's government facet ids (as the site's search uses them) and the election days
+# (UTC dates) from which the replica files a release under that government. The project has its
 # own table (archive/governments.py); the replica keeps this copy so that it cannot be
 # broken by the code it tests.
 GOVERNMENTS = ((6700, "2023-10-14"), (6455, "2020-10-17"), (6203, "2017-09-23"),
