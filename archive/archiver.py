@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -33,6 +34,9 @@ from archive.render import render_document
 from archive.store import Store, UnsafePath, release_path, sha256_text
 
 DEFAULT_OUT = "beehive-archive"
+# Seconds to wait for a killed crawl's writer process to notice and end (it looks twice a
+# second: scraper.pipelines.die_with) before taking its archive.
+WRITER_GRACE = 10.0
 
 
 class ArchiveBusy(RuntimeError):
@@ -126,7 +130,7 @@ class Archiver:
                  schedule=None):
         self.store = Store(out)
         self.ledger = Ledger(db or Path(out) / "ledger.db", schedule)
-        self._lock_file = None
+        self._lock_file = self._writer_lock_file = None
 
     def lock(self) -> "Archiver":
         """Take the archive for this process, or raise ArchiveBusy.
@@ -145,13 +149,42 @@ class Archiver:
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         self._lock_file = handle
+        try:
+            self._wait_for_writer()
+        except ArchiveBusy:
+            self.close()
+            raise
         return self
+
+    def _wait_for_writer(self) -> None:
+        """A crawl killed with SIGKILL takes its lock with it, but its writer process lives
+        on until it notices, and may be saving a release meanwhile: wait until it is gone,
+        so that no two processes ever write this archive at once."""
+        with open(f"{self.ledger.path}.writer.lock", "a+") as handle:
+            deadline = time.monotonic() + WRITER_GRACE
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return  # closing the file lets it go again
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise ArchiveBusy("a writer process of an earlier run is still "
+                                          f"using {self.ledger.path}") from None
+                    time.sleep(0.05)
+
+    def hold_writer_lock(self) -> None:
+        """For the crawl's writer process, which takes the archive's lock of its own, until
+        it ends (see ``_wait_for_writer``)."""
+        handle = open(f"{self.ledger.path}.writer.lock", "a+")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        self._writer_lock_file = handle
 
     def close(self) -> None:
         self.ledger.close()
-        if self._lock_file:
-            self._lock_file.close()
-            self._lock_file = None
+        for name in ("_lock_file", "_writer_lock_file"):
+            if getattr(self, name):
+                getattr(self, name).close()
+                setattr(self, name, None)
 
     def save(self, release, requested_url: str | None = None,
              validators: dict | None = None) -> Saved:

@@ -254,8 +254,10 @@ def die_with(crawl: int) -> None:
 def open_writer(crawl, out, db, recheck_intervals, run_id) -> None:
     global writer_archiver
     die_with(crawl)
-    # Unlocked: the crawl's process holds the lock for the whole run.
+    # The crawl's process holds the archive's lock for the whole run; this one holds the
+    # writer's lock, which outlives the crawl's if the crawl is killed (Archiver.lock waits).
     writer_archiver = Archiver(out, db, Schedule.parse(recheck_intervals))
+    writer_archiver.hold_writer_lock()
     writer_archiver.ledger.run_id = run_id  # what it writes belongs to this run
 
 

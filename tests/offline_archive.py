@@ -31,7 +31,8 @@ def pristine(tmp_path_factory) -> Path:
 def copy_archive(tmp_path_factory, tmp_path: Path) -> Path:
     out = tmp_path / "archive"
     shutil.copytree(pristine(tmp_path_factory), out, copy_function=shutil.copy2)
-    (out / "ledger.db.lock").unlink(missing_ok=True)
+    for lock in ("ledger.db.lock", "ledger.db.writer.lock"):
+        (out / lock).unlink(missing_ok=True)
     return out
 
 

@@ -13,12 +13,15 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+import archive.archiver
+from archive.archiver import ArchiveBusy, Archiver
 from tests.run import FAST_REACTOR, beehive, crawl, rows, summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,6 +257,53 @@ def test_a_killed_crawl_leaves_no_worker_processes_behind(replica, tmp_path):
         time.sleep(0.1)
     assert not [pid for pid in workers if alive(pid)]
 
+
+
+def hold_writer_lock(out: Path) -> subprocess.Popen:
+    """A process standing for a killed crawl's writer: it holds the writer's lock until its
+    standard input closes."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from archive.archiver import Archiver; "
+         "writer = Archiver(sys.argv[1]); writer.hold_writer_lock(); print('held', flush=True); "
+         "sys.stdin.read()",
+         str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_a_run_after_a_killed_one_waits_for_its_writer_to_end(tmp_path):
+    """A SIGKILLed crawl's writer lives on until it notices (half a second at most), and may
+    be saving meanwhile: the next run must not start writing beside it."""
+    out = tmp_path / "archive"
+    Archiver(out).lock().close()
+    holder = hold_writer_lock(out)
+    taken = threading.Event()
+
+    def next_run():
+        Archiver(out).lock().close()
+        taken.set()
+
+    waiting = threading.Thread(target=next_run)
+    waiting.start()
+    assert not taken.wait(0.5), "the archive was taken while an earlier run's writer held it"
+    holder.stdin.close()
+    holder.wait()
+    assert taken.wait(10)
+    waiting.join()
+
+
+def test_a_writer_that_does_not_end_makes_the_archive_busy(tmp_path, monkeypatch):
+    out = tmp_path / "archive"
+    Archiver(out).lock().close()
+    holder = hold_writer_lock(out)
+    try:
+        monkeypatch.setattr(archive.archiver, "WRITER_GRACE", 0.2)
+        with pytest.raises(ArchiveBusy, match="a writer process of an earlier run"):
+            Archiver(out).lock()
+    finally:
+        holder.stdin.close()
+        holder.wait()
+    Archiver(out).lock().close()  # and the main lock was let go with the error
 
 # -- 4. monitoring ------------------------------------------------------------------------------
 
