@@ -35,7 +35,7 @@ from archive.store import Store, UnsafePath, release_path, sha256_text
 
 DEFAULT_OUT = "beehive-archive"
 # Seconds to wait for a killed crawl's writer process to notice and end (it looks twice a
-# second: scraper.pipelines.die_with) before taking its archive.
+# second: scraper.worker.die_with) before taking its archive.
 WRITER_GRACE = 10.0
 
 

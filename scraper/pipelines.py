@@ -10,33 +10,36 @@ write: a ReleaseRecord for each release archived or updated; everything else (un
 releases, failures) is dropped quietly, at DEBUG level.
 
 Neither parsing nor saving runs in the reactor's process, which meanwhile goes on
-downloading: pages are parsed and rendered (pure, CPU-bound) in a renderer process, and
-every ledger write (files and rows, failures) is made in a writer process (mostly waiting on
-fsync). There is one of each, taking work first in, first out, so releases become durable in
-the order they arrived, and each is counted here only once its file and row are.
+downloading: each page is parsed, rendered and saved (file, then ledger row) in a writer
+process (scraper/worker.py), one at a time, first in, first out, so releases become durable
+in the order they arrived, and each is counted here only once its file and row are.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import collections
+import contextlib
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
+import socket
 import sys
-import threading
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
 
 from scrapy.exceptions import DropItem
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Factory
+from twisted.protocols.basic import Int32StringReceiver
+from twisted.python.failure import Failure
 
-from archive.archiver import Archiver, Rendered, Saved, render
-from archive.parse import BlockedPage, ParseError, parse_release
+from archive.archiver import Archiver
+from archive.parse import BlockedPage, ParseError
 from archive.schedule import Schedule
 from archive.store import UnsafePath
-from archive.urls import release_slug
-from archive.report import record_for
-from scraper.discovery import node_shortlink
+from scraper import worker
 from scraper.items import ReleaseFailure, ReleaseNotModified, ReleasePage, ReleaseRecord
 
 # Sent just before the summary line is printed, so that whatever draws on the terminal (the
@@ -75,31 +78,16 @@ class ArchivePipeline:
         only_urls = self.settings.getlist("BEEHIVE_URLS")
         self.run_id = self.archiver.ledger.start_run("crawl --url" if only_urls else "crawl")
         self.stats.set_value("beehive/run_id", self.run_id)  # walks record their progress with it
-        self._renderer = self._writer = None  # started with the first item: see below
+        self._writer = self._writer_process = None  # started with the first item: see below
 
     @property
-    def renderer(self) -> ProcessPoolExecutor:
-        if self._renderer is None:
-            self.start_processes()
-        return self._renderer
-
-    @property
-    def writer(self) -> ProcessPoolExecutor:
-        if self._writer is None:
-            self.start_processes()
-        return self._writer
-
-    def start_processes(self) -> None:
-        """The renderer and the writer, when there is something to archive (a run with
-        nothing new starts neither). spawn: fresh interpreters, which inherit neither the
+    def writer(self) -> WriterConnection:
+        """The writer process, started when there is something to archive (a run with
+        nothing new starts none). spawn: a fresh interpreter, which inherits neither the
         archive's lock (held here for the whole run) nor the reactor's threads."""
-        spawn = multiprocessing.get_context("spawn")
-        crawl = os.getpid()
-        self._renderer = ProcessPoolExecutor(1, mp_context=spawn, initializer=die_with,
-                                             initargs=(crawl,))
-        self._writer = ProcessPoolExecutor(1, mp_context=spawn, initializer=open_writer,
-                                           initargs=(crawl, *self.location, self.run_id))
-        start_deaf_to_stop_signals(self._renderer, self._writer)
+        if self._writer is None:
+            self._writer, self._writer_process = start_writer(self.location, self.run_id)
+        return self._writer
 
     async def process_item(self, item, spider=None):
         if getattr(item, "recheck", False) or isinstance(item, ReleaseNotModified):
@@ -108,18 +96,15 @@ class ArchivePipeline:
             await self.fail(item.url, item.kind, item.reason, item.status)
             raise DropItem(f"{item.kind}: {item.url}", log_level="DEBUG")
         if isinstance(item, ReleaseNotModified):
-            await on(self.writer, not_modified, item.url, item.etag, item.last_modified)
+            await self.writer.call(worker.not_modified, item.url, item.etag, item.last_modified)
             self.stats.inc_value("beehive/not_modified")
             self.stats.inc_value("beehive/unchanged")
             logger.info("not modified %s", item.url)
             raise DropItem(f"not modified: {item.url}", log_level="DEBUG")
         if not isinstance(item, ReleasePage):  # e.g. a WalkPage, for the middleware only
             raise DropItem(f"not a release page: {type(item).__name__}", log_level="DEBUG")
-        saved = None
         try:
-            rendered = await on(self.renderer, prepare, item)
-            saved = await on(self.writer, save, rendered, item.url, {
-                "etag": item.etag, "last_modified": item.last_modified})
+            archived = await self.writer.call(worker.archive_page, item)
         except BlockedPage:
             await self.fail(item.url, "blocked", "bot protection page", item.status)
         except (ParseError, UnsafePath) as error:
@@ -127,46 +112,26 @@ class ArchivePipeline:
         except OSError as error:  # the disk, not the page: the next run tries again
             await self.fail(item.url, "failed", f"could not write its file: {error}", item.status)
         else:
+            saved = archived.saved
             self.stats.inc_value(f"beehive/{saved.outcome}")
-            node = node_shortlink(item.body)
-            if node and node != item.url:
-                await on(self.writer, add_alias, node, rendered.url)
             if item.recheck and saved.revised:
                 self.stats.inc_value("beehive/changed")
-            logger.info("%s %s -> %s", saved.outcome, rendered.url, saved.path)
-        return self.feed_record(item, rendered if saved else None, saved)
-
-    def feed_record(self, item, release, saved):
-        """The record a feed export gets for a release this run archived or updated."""
-        if saved is None or saved.outcome not in ("new", "updated"):
-            raise DropItem(f"{saved.outcome if saved else 'failed'}: {item.url}",
-                           log_level="DEBUG")
-        return ReleaseRecord(**record_for(self.archiver.ledger, release.url),
-                             outcome=saved.outcome)
-
-    @staticmethod
-    def parse(page: ReleasePage):
-        if "html" not in page.content_type.lower():
-            raise ParseError(f"not an HTML page ({page.content_type or 'no content type'})")
-        release = parse_release(page.body)
-        # The page's canonical link is the release's identity; when it is missing or names
-        # another host, the URL we were redirected to stands in.
-        if release_slug(release.url) is None:
-            url = page.final_url if release_slug(page.final_url) else page.url
-            if release_slug(url) is None:
-                raise ParseError(f"not a release URL: {url}")
-            release = dataclasses.replace(release, url=url, slug=release_slug(url))
-        return release
+            logger.info("%s %s -> %s", saved.outcome, archived.url, saved.path)
+            if archived.record is not None:
+                return ReleaseRecord(**archived.record, outcome=saved.outcome)
+            raise DropItem(f"{saved.outcome}: {item.url}", log_level="DEBUG")
+        raise DropItem(f"failed: {item.url}", log_level="DEBUG")
 
     async def fail(self, url, kind, reason, status=None):
-        await on(self.writer, record_failure, url, kind, reason, status, self.run_id)
+        await self.writer.call(worker.record_failure, url, kind, reason, status, self.run_id)
         self.stats.inc_value("beehive/gone" if kind == "gone" else "beehive/failed")
         logger.warning("%s %s: %s", kind, url, reason)
 
-    def close_spider(self, spider=None):
-        for executor in (self._writer, self._renderer):  # every item is through by now
-            if executor is not None:
-                executor.shutdown(wait=True)
+    async def close_spider(self, spider=None):
+        if self._writer is not None:  # every item is through by now
+            self._writer.transport.loseConnection()
+            await maybe_deferred_to_future(self._writer.closed)
+            self._writer_process.join()  # it ends as soon as it sees its connection close
         stats = self.stats
         figures = {name: stats.get_value(f"beehive/{name}", 0)
                    for name in ("new", "updated", "unchanged", "failed", "gone", "rechecked",
@@ -211,94 +176,81 @@ class ArchivePipeline:
             print(line, file=sys.stderr, flush=True)
 
 
-# -- the renderer and writer processes ---------------------------------------------------------
+# -- the writer process ---------------------------------------------------------------------
 
-def start_deaf_to_stop_signals(*executors) -> None:
-    """Start the executors' processes ignoring SIGINT and SIGTERM from their first instant.
+class WriterGone(RuntimeError):
+    """The writer process ended before it replied."""
+
+
+class WriterConnection(Int32StringReceiver):
+    """The crawl's end of its connection to the writer process (scraper/worker.py): calls go
+    out, replies come back in the same order, and the reactor's thread does all of it, with
+    no threads of its own."""
+
+    MAX_LENGTH = 2**31 - 1  # a reply holds a release's Markdown body
+
+    def __init__(self):
+        self.pending: collections.deque[Deferred] = collections.deque()
+        self.closed: Deferred = Deferred()
+
+    def call(self, function, *args):
+        """function(*args) in the writer process: an awaitable of its result."""
+        if self.closed.called:
+            raise WriterGone("the writer process has ended")
+        reply = Deferred()
+        self.pending.append(reply)
+        self.sendString(pickle.dumps((function.__name__, args), pickle.HIGHEST_PROTOCOL))
+        return maybe_deferred_to_future(reply)
+
+    def stringReceived(self, string: bytes) -> None:
+        succeeded, value = pickle.loads(string)
+        reply = self.pending.popleft()
+        if succeeded:
+            reply.callback(value)
+        else:
+            reply.errback(Failure(value))
+
+    def connectionLost(self, reason=None) -> None:
+        while self.pending:
+            self.pending.popleft().errback(Failure(WriterGone("the writer process ended")))
+        self.closed.callback(None)
+
+
+def start_writer(location: tuple, run_id: int) -> tuple[WriterConnection, multiprocessing.Process]:
+    """Start the writer process, connected to the reactor by a socket pair."""
+    from twisted.internet import reactor  # not at the top: Scrapy installs its reactor first
+
+    ours, theirs = socket.socketpair()
+    process = multiprocessing.get_context("spawn").Process(
+        target=worker.serve, args=(theirs, os.getpid(), *location, run_id),
+        name="beehive-writer")
+    with deaf_to_stop_signals():
+        process.start()
+    theirs.close()
+    connection = WriterConnection()
+    ours.setblocking(False)
+    reactor.adoptStreamConnection(ours.fileno(), socket.AF_UNIX,
+                                  Factory.forProtocol(lambda: connection))
+    ours.close()  # the reactor holds a duplicate
+    return connection, process
+
+
+@contextlib.contextmanager
+def deaf_to_stop_signals():
+    """Processes started in here ignore SIGINT and SIGTERM from their first instant.
 
     Ctrl-C, `timeout` and systemd signal the whole process group; the crawl then stops
-    gracefully, finishing the pages under way, so these processes must outlive the signal.
-    They end when the crawl shuts them down, or dies (their pipe closes). An ignored signal
-    stays ignored across exec, and Python then installs no KeyboardInterrupt handler.
+    gracefully, finishing the pages under way, so the writer must outlive the signal. It
+    ends when the crawl closes its connection, or dies. An ignored signal stays ignored
+    across exec, and Python then installs no KeyboardInterrupt handler.
     """
     stop_signals = (signal.SIGINT, signal.SIGTERM)
     handlers = {number: signal.signal(number, signal.SIG_IGN) for number in stop_signals}
     try:
-        for executor in executors:
-            executor.submit(int)  # starts its process, now
+        yield
     finally:
         for number, handler in handlers.items():
             signal.signal(number, handler)
-
-
-def prepare(page: ReleasePage) -> Rendered:
-    """Parse and render a fetched page. Pure: the renderer process runs it."""
-    return render(ArchivePipeline.parse(page))
-
-
-writer_archiver: Archiver | None = None
-
-
-def die_with(crawl: int) -> None:
-    """End this process when the crawl's is gone (killed with SIGKILL, say), instead of
-    living on as an orphan. Stopping the writer anywhere loses nothing: a file is renamed
-    into place whole and a row committed whole, and the next run clears what is left."""
-    def watch():
-        while os.getppid() == crawl:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="die-with-the-crawl", daemon=True).start()
-
-
-def open_writer(crawl, out, db, recheck_intervals, run_id) -> None:
-    global writer_archiver
-    die_with(crawl)
-    # The crawl's process holds the archive's lock for the whole run; this one holds the
-    # writer's lock, which outlives the crawl's if the crawl is killed (Archiver.lock waits).
-    writer_archiver = Archiver(out, db, Schedule.parse(recheck_intervals))
-    writer_archiver.hold_writer_lock()
-    writer_archiver.ledger.run_id = run_id  # what it writes belongs to this run
-
-
-def save(item: Rendered, requested_url: str, validators: dict) -> Saved:
-    """Its file and ledger row, durably: the writer process runs it."""
-    return writer_archiver.save_rendered(item, requested_url, validators)
-
-
-def record_failure(*args) -> None:
-    writer_archiver.ledger.record_failure(*args)
-
-
-def not_modified(*args) -> None:
-    writer_archiver.ledger.not_modified(*args)
-
-
-def add_alias(*args) -> None:
-    writer_archiver.ledger.add_alias(*args)
-
-
-def on(executor, function, *args):
-    """Run function(*args) on an executor; an awaitable that the reactor's thread resumes."""
-    # Imported here, not at the top: the renderer and writer processes import this module
-    # for prepare and save, and need none of this. (And importing the reactor before Scrapy
-    # installs its own would install the default one.)
-    from scrapy.utils.defer import maybe_deferred_to_future
-    from twisted.internet import reactor
-    from twisted.internet.defer import Deferred
-    from twisted.python.failure import Failure
-
-    result = Deferred()
-
-    def settle(future: Future) -> None:
-        error = future.exception()
-        if error is not None:
-            reactor.callFromThread(result.errback, Failure(error))
-        else:
-            reactor.callFromThread(result.callback, future.result())
-
-    executor.submit(function, *args).add_done_callback(settle)
-    return maybe_deferred_to_future(result)
 
 
 SUMMARY_FIELDS = ("requested", "new", "updated", "unchanged", "failed", "gone", "blocked")

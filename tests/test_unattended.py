@@ -229,8 +229,8 @@ def test_ctrl_c_or_a_stop_signal_ends_the_run_cleanly(replica, tmp_path):
 
 
 def test_a_killed_crawl_leaves_no_worker_processes_behind(replica, tmp_path):
-    """The renderer and writer processes end with the crawl, even one killed with SIGKILL,
-    which they cannot see coming."""
+    """The writer process ends with the crawl, even one killed with SIGKILL, which it
+    cannot see coming."""
     replica.synthesize(150)
     process = subprocess.Popen(
         [sys.executable, "-m", "archive", "crawl", "--base-url", replica.base_url, "--out",
@@ -239,10 +239,10 @@ def test_a_killed_crawl_leaves_no_worker_processes_behind(replica, tmp_path):
     children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
     deadline = time.monotonic() + 60
     workers: list[str] = []
-    while len(workers) < 2 and process.poll() is None and time.monotonic() < deadline:
+    while not workers and process.poll() is None and time.monotonic() < deadline:
         workers = children.read_text().split()
         time.sleep(0.05)
-    assert len(workers) >= 2, "the crawl started no worker processes"
+    assert workers, "the crawl started no writer process"
     process.kill()
     process.wait()
 
@@ -256,7 +256,6 @@ def test_a_killed_crawl_leaves_no_worker_processes_behind(replica, tmp_path):
     while any(map(alive, workers)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in workers if alive(pid)]
-
 
 
 def hold_writer_lock(out: Path) -> subprocess.Popen:
