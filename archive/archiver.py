@@ -198,19 +198,23 @@ class Archiver:
         return self.save_rendered(render(release), requested_url, validators)
 
     def save_rendered(self, item: Rendered, requested_url: str | None = None,
-                      validators: dict | None = None) -> Saved:
-        """``save`` for a release rendered already (in another process, say)."""
+                      validators: dict | None = None, alias: str | None = None) -> Saved:
+        """``save`` for a release rendered already (in another process, say). ``alias`` is
+        another URL of the release (its /node/<n> shortlink), recorded with it."""
         captures = {item.url: validators} if validators is not None else None
-        return self.commit([item], [requested_url], captures=captures)[0]
+        aliases = {item.url: alias} if alias else None
+        return self.commit([item], [requested_url], captures=captures, aliases=aliases)[0]
 
     def commit(self, items: Sequence[Rendered], requested_urls: Sequence[str | None] = (),
-               *, seen: bool = True, captures: dict | None = None) -> list[Saved]:
+               *, seen: bool = True, captures: dict | None = None,
+               aliases: dict | None = None) -> list[Saved]:
         """Bring files and ledger rows up to date for rendered releases: the file step, then
         the ledger step in one transaction.
 
         ``seen`` is true when the releases were just fetched from the site (a crawl): their
         rows get last_seen. A rebuild passes false: it saw nothing, so only files, hashes,
-        paths, bodies and parsed fields change.
+        paths, bodies and parsed fields change. ``captures`` and ``aliases``: see
+        Ledger.save_rendered.
         """
         olds = self.ledger.rows_for([item.url for item in items])
         owners = self.ledger.path_owners([item.path for item in items])
@@ -219,11 +223,11 @@ class Archiver:
                 # Two URLs whose slugs fold to one file name: never overwrite the other.
                 raise UnsafePath(f"{item.path} already holds {owners[item.path]}")
         placed = place(self.store, [(item, olds.get(item.url)) for item in items])
-        self.record(placed, requested_urls, seen=seen, captures=captures)
+        self.record(placed, requested_urls, seen=seen, captures=captures, aliases=aliases)
         return [one.saved for one in placed]
 
     def record(self, placed: Sequence[Placed], requested_urls: Sequence[str | None] = (),
-               *, seen: bool, captures: dict | None = None) -> None:
+               *, seen: bool, captures: dict | None = None, aliases: dict | None = None) -> None:
         """The ledger step, for releases whose files ``place`` has put in place: their rows
         in one transaction, then the files they moved away from are removed.
 
@@ -246,7 +250,7 @@ class Archiver:
             if old and old["path"] != item.path:
                 moved.append(old["path"])
         moved += self.ledger.save_rendered(rows, seen=seen, seen_urls=seen_urls,
-                                           captures=captures)
+                                           captures=captures, aliases=aliases)
         for path in moved:
             if not self.ledger.path_known(path):
                 self.store.remove(path)

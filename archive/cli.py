@@ -21,7 +21,8 @@ EXIT_STATUSES = """\b
 Exit status:
   0  every discovered release was captured
   1  some releases (or listing pages) failed or stayed blocked; the ledger says which
-     and why; or history discovery is incomplete (the search gave no results: see status)
+     and why; or the writer process was killed under the run; or history discovery is
+     incomplete (the search gave no results: see status)
   2  usage error
   3  the site's bot protection blocked the crawler, and the run stopped early
   4  another beehive run is using this archive

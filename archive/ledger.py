@@ -391,7 +391,7 @@ class Ledger:
         return bool(self.db.execute("select 1 from releases where path = ?", [path]).fetchone())
 
     def save_rendered(self, rows, *, seen: bool, seen_urls=(), bodies=None,
-                      captures=None) -> list[str]:
+                      captures=None, aliases=None) -> list[str]:
         """Record rendered releases whose files are in place, in one transaction.
 
         ``rows`` holds (Rendered, old row or None, requested URL or None, changed, revise):
@@ -399,7 +399,8 @@ class Ledger:
         new version of the release (an edit on the site, or its first capture), which adds a
         revision. A crawl (``seen``) also stamps last_seen, clears the releases' failures and
         gone marks, sets the next recheck, keeps the response's validators (``captures``:
-        URL -> {"etag", "last_modified"}) and records aliases; ``seen_urls`` are (Rendered,
+        URL -> {"etag", "last_modified"}) and records aliases (the requested URL, when
+        another, and ``aliases``: URL -> another URL of it); ``seen_urls`` are (Rendered,
         requested URL, old row) of releases seen unchanged. A request that landed on a new
         canonical URL (a renamed slug) moves the old release, its revisions included, to the
         new URL. A rebuild changes only what rendering gives: fields, body, path and hash (and
@@ -409,7 +410,7 @@ class Ledger:
         from archive.archiver import body_of
 
         now = utc_now()
-        captures = captures or {}
+        captures, aliases = captures or {}, aliases or {}
         moved_away = []
         with self.transaction():
             moves = {}
@@ -453,7 +454,7 @@ class Ledger:
                     self._log("updated", item, revision,
                               old_path=old["path"] if old["path"] != item.path else None)
                 if seen:
-                    self._seen(item.url, requested_url)
+                    self._seen(item.url, requested_url, aliases.get(item.url))
             for item, requested_url, old in seen_urls:
                 self._update(item.url, {
                     "last_seen": now, "gone": None,
@@ -462,7 +463,7 @@ class Ledger:
                     self._log("moved", item, self._revision(item.url), old_path=moves[item.url])
                 elif old and old.get("gone"):
                     self._log("updated", item, self._revision(item.url))  # back from gone
-                self._seen(item.url, requested_url)
+                self._seen(item.url, requested_url, aliases.get(item.url))
         return moved_away
 
     def _checked(self, url: str, published: str, captures: dict) -> dict:
@@ -555,16 +556,15 @@ class Ledger:
         self.db.execute(f"update releases set {assignments} where url = ?",
                         [*row.values(), url])
 
-    def _seen(self, url: str, requested_url: str | None) -> None:
-        self.db["failures"].delete_where("url in (?, ?)", [url, requested_url or url])
-        if requested_url and requested_url != url:
-            self.db["aliases"].upsert({"url": requested_url, "canonical": url}, pk="url")
-
-    def add_alias(self, url: str, canonical: str) -> None:
-        """Another URL of an archived release (its /node/<n> shortlink), so that a walk
-        meeting it knows the release without fetching it."""
-        with self.transaction():
-            self.db["aliases"].upsert({"url": url, "canonical": canonical}, pk="url")
+    def _seen(self, url: str, requested_url: str | None, alias: str | None = None) -> None:
+        """A release was fetched: its failures are over, and the other URLs it was asked
+        for or is known by are its aliases, so that a walk meeting them knows it."""
+        self.db.execute("delete from failures where url in (?, ?)", [url, requested_url or url])
+        for other in (requested_url, alias):
+            if other and other != url:
+                self.db.execute("insert into aliases (url, canonical) values (?, ?) "
+                                "on conflict (url) do update set canonical = excluded.canonical",
+                                [other, url])
 
     def record_failure(self, url: str, kind: str, reason: str, status: int | None,
                        run_id: int | None) -> None:

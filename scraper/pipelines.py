@@ -29,7 +29,7 @@ import sys
 import time
 
 from scrapy.exceptions import DropItem
-from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory
 from twisted.protocols.basic import Int32StringReceiver
@@ -54,6 +54,7 @@ OUTCOME_EXIT = {"ok": 0, "failed": 1, "incomplete": 1, "blocked": 3, "unreachabl
 class ArchivePipeline:
     def __init__(self, crawler):
         settings = self.settings = crawler.settings
+        self.crawler = crawler
         self.signals = crawler.signals
         self.stats = crawler.stats
         self.log_level = settings.get("LOG_LEVEL") if settings.getbool("LOG_ENABLED") else None
@@ -96,7 +97,7 @@ class ArchivePipeline:
             await self.fail(item.url, item.kind, item.reason, item.status)
             raise DropItem(f"{item.kind}: {item.url}", log_level="DEBUG")
         if isinstance(item, ReleaseNotModified):
-            await self.writer.call(worker.not_modified, item.url, item.etag, item.last_modified)
+            await self.on_writer(worker.not_modified, item.url, item.etag, item.last_modified)
             self.stats.inc_value("beehive/not_modified")
             self.stats.inc_value("beehive/unchanged")
             logger.info("not modified %s", item.url)
@@ -104,7 +105,7 @@ class ArchivePipeline:
         if not isinstance(item, ReleasePage):  # e.g. a WalkPage, for the middleware only
             raise DropItem(f"not a release page: {type(item).__name__}", log_level="DEBUG")
         try:
-            archived = await self.writer.call(worker.archive_page, item)
+            archived = await self.on_writer(worker.archive_page, item)
         except BlockedPage:
             await self.fail(item.url, "blocked", "bot protection page", item.status)
         except (ParseError, UnsafePath) as error:
@@ -122,8 +123,22 @@ class ArchivePipeline:
             raise DropItem(f"{saved.outcome}: {item.url}", log_level="DEBUG")
         raise DropItem(f"failed: {item.url}", log_level="DEBUG")
 
+    async def on_writer(self, function, *args):
+        """function(*args) in the writer process. Once that process has ended under the
+        run (killed, out of memory), nothing more can be saved: the run stops, says why, and
+        ends failed; the next run fetches again what this one could not save."""
+        try:
+            return await self.writer.call(function, *args)
+        except WriterGone as error:
+            if not self.stats.get_value("beehive/writer_gone"):
+                self.stats.set_value("beehive/writer_gone", True)
+                self.stats.set_value("beehive/reason", str(error))
+                logger.error("%s: stopping", error)
+                deferred_from_coro(self.crawler.engine.close_spider_async(reason="writer_gone"))
+            raise DropItem(f"not saved: {error}", log_level="DEBUG") from None
+
     async def fail(self, url, kind, reason, status=None):
-        await self.writer.call(worker.record_failure, url, kind, reason, status, self.run_id)
+        await self.on_writer(worker.record_failure, url, kind, reason, status, self.run_id)
         self.stats.inc_value("beehive/gone" if kind == "gone" else "beehive/failed")
         logger.warning("%s %s: %s", kind, url, reason)
 
@@ -142,7 +157,8 @@ class ArchivePipeline:
             outcome = "unreachable"
         elif stats.get_value("beehive/stopped_blocked"):
             outcome = "blocked"
-        elif figures["failed"] or stats.get_value("beehive/listing_failed"):
+        elif (figures["failed"] or stats.get_value("beehive/listing_failed")
+              or stats.get_value("beehive/writer_gone")):
             outcome = "failed"
         elif stats.get_value("beehive/history_unavailable") or stats.get_value("beehive/search_forbidden"):
             outcome = "incomplete"
@@ -196,7 +212,7 @@ class WriterConnection(Int32StringReceiver):
     def call(self, function, *args):
         """function(*args) in the writer process: an awaitable of its result."""
         if self.closed.called:
-            raise WriterGone("the writer process has ended")
+            raise WriterGone("the writer process ended unexpectedly")
         reply = Deferred()
         self.pending.append(reply)
         self.sendString(pickle.dumps((function.__name__, args), pickle.HIGHEST_PROTOCOL))
@@ -212,7 +228,8 @@ class WriterConnection(Int32StringReceiver):
 
     def connectionLost(self, reason=None) -> None:
         while self.pending:
-            self.pending.popleft().errback(Failure(WriterGone("the writer process ended")))
+            self.pending.popleft().errback(
+                Failure(WriterGone("the writer process ended unexpectedly")))
         self.closed.callback(None)
 
 

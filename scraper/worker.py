@@ -54,24 +54,32 @@ def serve(connection: socket.socket, crawl: int, out, db, recheck_intervals: str
     # writer's lock, which outlives the crawl's if the crawl is killed (Archiver.lock waits).
     archiver.hold_writer_lock()
     archiver.ledger.run_id = run_id
-    stream = connection.makefile("rwb")
-    while True:
-        header = stream.read(HEADER.size)
-        if len(header) < HEADER.size or os.getppid() != crawl:
-            return
-        name, args = pickle.loads(stream.read(HEADER.unpack(header)[0]))
+    with connection, connection.makefile("rwb") as stream:
         try:
-            reply = pickle.dumps((True, CALLS[name](*args)), pickle.HIGHEST_PROTOCOL)
-        except Exception as error:  # the crawl's end raises it: BlockedPage, ParseError...
-            try:
-                reply = pickle.dumps((False, error), pickle.HIGHEST_PROTOCOL)
-            except Exception:
-                reply = pickle.dumps((False, RuntimeError(repr(error))))
-        try:
-            stream.write(HEADER.pack(len(reply)) + reply)
-            stream.flush()
+            while reply_to(stream, crawl):
+                pass
         except OSError:  # the crawl is gone
-            return
+            pass
+        finally:
+            archiver.close()
+
+
+def reply_to(stream, crawl: int) -> bool:
+    """Read a call, make it and send its reply; false when there is none to make."""
+    header = stream.read(HEADER.size)
+    if len(header) < HEADER.size or os.getppid() != crawl:
+        return False
+    name, args = pickle.loads(stream.read(HEADER.unpack(header)[0]))
+    try:
+        reply = pickle.dumps((True, CALLS[name](*args)), pickle.HIGHEST_PROTOCOL)
+    except Exception as error:  # the crawl's end raises it: BlockedPage, ParseError...
+        try:
+            reply = pickle.dumps((False, error), pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            reply = pickle.dumps((False, RuntimeError(repr(error))))
+    stream.write(HEADER.pack(len(reply)) + reply)
+    stream.flush()
+    return True
 
 
 def parse_page(page: ReleasePage):
@@ -93,13 +101,12 @@ def archive_page(page: ReleasePage) -> Archived:
     """Parse, render and save a fetched page: its file and ledger row, durably. Raises
     BlockedPage, ParseError, UnsafePath or OSError, and then has saved nothing."""
     rendered = render(parse_page(page))
-    saved = archiver.save_rendered(rendered, page.url, {
-        "etag": page.etag, "last_modified": page.last_modified})
-    node = node_shortlink(page.body)
-    if node and node != page.url:
-        archiver.ledger.add_alias(node, rendered.url)
+    validators = {"etag": page.etag, "last_modified": page.last_modified}
+    saved = archiver.save_rendered(rendered, page.url, validators,
+                                   alias=node_shortlink(page.body))
     fresh = saved.outcome in ("new", "updated")
-    return Archived(rendered.url, saved, record_for(archiver.ledger, rendered.url) if fresh else None)
+    record = record_for(archiver.ledger, rendered.url) if fresh else None
+    return Archived(rendered.url, saved, record)
 
 
 def record_failure(*args) -> None:

@@ -258,6 +258,38 @@ def test_a_killed_crawl_leaves_no_worker_processes_behind(replica, tmp_path):
     assert not [pid for pid in workers if alive(pid)]
 
 
+
+def test_a_run_whose_writer_process_is_killed_stops_and_says_why(replica, tmp_path):
+    """Nothing can be saved without the writer: the run must not go on fetching into the
+    void, nor end ok. It stops with one line, and the next run completes the archive."""
+    replica.synthesize(150)
+    out = tmp_path / "archive"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "archive", "crawl", "--base-url", replica.base_url, "--out",
+         str(out), "--delay", "0.01", "-s", FAST_REACTOR],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        if (out / "ledger.db").exists() and rows(
+                out / "ledger.db", "select count(*) as n from releases")[0]["n"] >= 10:
+            break
+        time.sleep(0.05)
+    (writer,) = [pid for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children")
+                 .read_text().split()
+                 if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    os.kill(int(writer), signal.SIGKILL)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1, stderr
+    assert "the writer process ended unexpectedly: stopping" in stderr
+    assert "Traceback" not in stderr
+    (run,) = rows(out / "ledger.db", "select outcome, reason, new from runs")
+    assert run["outcome"] == "failed" and run["reason"] == "the writer process ended unexpectedly"
+    assert 10 <= run["new"] < 201
+    assert beehive("verify", "--out", out).returncode == 0
+    again = crawl(replica, out)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(rows(out / "ledger.db", "select url from releases")) == 201
+
 def hold_writer_lock(out: Path) -> subprocess.Popen:
     """A process standing for a killed crawl's writer: it holds the writer's lock until its
     standard input closes."""

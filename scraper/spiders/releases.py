@@ -165,12 +165,15 @@ class ReleasesSpider(scrapy.Spider):
             yield self.listing_request(page).replace(url=urljoin(response.url, next_href))
 
     def parse_release(self, response):
+        # Returns its one item rather than yielding it: Scrapy reads a generator callback's
+        # source (for its warning about return values) for every response whose callback it
+        # has not met (a bound method, new with each request): 5% of the crawl's own time
+        # in benchmarks/bench_crawl.py --profile.
         validators = {name: (response.headers.get(header) or b"").decode("latin-1") or None
                       for name, header in (("etag", "ETag"), ("last_modified", "Last-Modified"))}
         if response.status == 304:  # a conditional recheck: as captured
-            yield ReleaseNotModified(response.meta["release_url"], **validators)
-            return
-        yield ReleasePage(
+            return ReleaseNotModified(response.meta["release_url"], **validators)
+        return ReleasePage(
             url=response.meta["release_url"],
             final_url=self.to_production(response.url) or response.meta["release_url"],
             status=response.status,
@@ -186,10 +189,9 @@ class ReleasesSpider(scrapy.Spider):
         if failure.check(HttpError):
             status = failure.value.response.status
             kind = "gone" if status in (404, 410) else "failed"
-            yield ReleaseFailure(url, kind, f"HTTP {status}", status, recheck=recheck)
-        else:
-            yield ReleaseFailure(url, getattr(failure.value, "kind", "failed"),
-                                 describe(failure.value), recheck=recheck)
+            return ReleaseFailure(url, kind, f"HTTP {status}", status, recheck=recheck)
+        return ReleaseFailure(url, getattr(failure.value, "kind", "failed"),
+                              describe(failure.value), recheck=recheck)
 
     def walk_failed(self, failure: Failure):
         """A listing or search page that could not be read: the walk stays unfinished and
