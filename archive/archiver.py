@@ -34,8 +34,8 @@ from archive.render import render_document
 from archive.store import Store, UnsafePath, release_path, sha256_text
 
 DEFAULT_OUT = "beehive-archive"
-# Seconds to wait for a killed crawl's writer process to notice and end (it looks twice a
-# second: scraper.worker.die_with) before taking its archive.
+# Seconds to wait for a killed crawl's writer process to end (it finishes the release it is
+# saving: scraper.worker.serve) before taking its archive.
 WRITER_GRACE = 10.0
 
 
@@ -158,8 +158,8 @@ class Archiver:
 
     def _wait_for_writer(self) -> None:
         """A crawl killed with SIGKILL takes its lock with it, but its writer process lives
-        on until it notices, and may be saving a release meanwhile: wait until it is gone,
-        so that no two processes ever write this archive at once."""
+        on while it finishes the release it is saving: wait until it is gone, so that no
+        two processes ever write this archive at once."""
         with open(f"{self.ledger.path}.writer.lock", "a+") as handle:
             deadline = time.monotonic() + WRITER_GRACE
             while True:

@@ -303,8 +303,8 @@ def hold_writer_lock(out: Path) -> subprocess.Popen:
 
 
 def test_a_run_after_a_killed_one_waits_for_its_writer_to_end(tmp_path):
-    """A SIGKILLed crawl's writer lives on until it notices (half a second at most), and may
-    be saving meanwhile: the next run must not start writing beside it."""
+    """A SIGKILLed crawl's writer lives on while it finishes the release it is saving: the
+    next run must not start writing beside it."""
     out = tmp_path / "archive"
     Archiver(out).lock().close()
     holder = hold_writer_lock(out)
