@@ -188,12 +188,11 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
     from scrapy.settings import Settings
     from scrapy.utils.conf import feed_process_params_from_cli
 
+    from archive.ledger import LedgerDamaged
     from archive.schedule import Schedule, ScheduleError
     from scraper.discovery import SeedError
     from scraper.pipelines import OUTCOME_EXIT
 
-    if ledger_path(out, db).is_file():
-        check_ledger(ledger_path(out, db))
     crawl_settings = Settings()
     crawl_settings.setmodule("scraper.settings", priority="project")
     crawl_settings.update({
@@ -242,6 +241,8 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
             fail(f"{error}; try again when it has finished", EXIT_BUSY)
         if isinstance(error, SeedError):
             fail(str(error), EXIT_USAGE)
+        if isinstance(error, LedgerDamaged):
+            fail(unusable(error))
         fail(f"the crawl could not run: {type(error).__name__}: {error}")
     outcome = crawler.stats.get_value("beehive/outcome")
     sys.exit(OUTCOME_EXIT.get(outcome, EXIT_FAILED))
@@ -302,8 +303,12 @@ def check_ledger(path: Path, thorough: bool = False) -> None:
     try:
         check_integrity(path, thorough=thorough)
     except LedgerDamaged as error:
-        fail(f"the ledger cannot be used: {error}; nothing was changed "
-             "(restore the ledger from a backup)")
+        fail(unusable(error))
+
+
+def unusable(error) -> str:
+    return (f"the ledger cannot be used: {error}; nothing was changed "
+            "(restore the ledger from a backup)")
 
 
 def open_ledger(out, db):

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
@@ -36,7 +37,7 @@ from twisted.internet import error as twisted_errors
 from w3lib.url import add_or_replace_parameter
 
 from archive.governments import GOVERNMENTS
-from archive.ledger import Ledger
+from archive.ledger import Ledger, check_integrity
 from archive.parse import is_blocked
 from scraper.items import WalkPage
 
@@ -78,7 +79,12 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
     def __init__(self, crawler):
         super().__init__(crawler)
         settings = crawler.settings
-        self.ledger = Ledger(settings.get("BEEHIVE_DB") or f"{settings.get('BEEHIVE_OUT')}/ledger.db")
+        path = settings.get("BEEHIVE_DB") or f"{settings.get('BEEHIVE_OUT')}/ledger.db"
+        # The crawl's first look at the ledger, so `scrapy crawl` checks it too: a damaged
+        # one (LedgerDamaged) stops the run before anything is fetched or written.
+        if os.path.isfile(path):
+            check_integrity(path)
+        self.ledger = Ledger(path)
         self.full = settings.getbool("BEEHIVE_FULL")
         self.only_urls = bool(settings.getlist("BEEHIVE_URLS"))  # just those: no retries
         self.recorded = self.ledger.walks()

@@ -6,11 +6,16 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from tests.offline_archive import copy_archive, run, tree
-from tests.run import crawl
+from tests.run import FAST_REACTOR, crawl
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PAGE = 4096
 
@@ -69,8 +74,24 @@ def test_crawl_refuses_a_damaged_ledger_before_fetching_anything(replica, damage
     before = state(damaged)
     result = crawl(replica, damaged)
     assert result.returncode == 1
-    assert result.stderr.startswith("beehive: error: the ledger cannot be used: ")
-    assert len(result.stderr.splitlines()) == 1, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("beehive: crawling ") and len(lines) == 2, result.stderr
+    assert lines[1].startswith("beehive: error: the ledger cannot be used: ")
+    assert "is damaged" in lines[1]
+    assert replica.requests == []
+    assert state(damaged) == before
+
+
+def test_scrapy_crawl_refuses_a_damaged_ledger_too(replica, damaged):
+    """The check is in the crawl's own code path, not only in the command line's."""
+    before = state(damaged)
+    result = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "releases",
+         "-s", f"BEEHIVE_BASE_URL={replica.base_url}", "-s", f"BEEHIVE_OUT={damaged}",
+         "-s", "DOWNLOAD_DELAY=0", "-s", FAST_REACTOR],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "LedgerDamaged" in result.stderr and "is damaged" in result.stderr
     assert replica.requests == []
     assert state(damaged) == before
 
