@@ -285,10 +285,13 @@ def test_a_run_whose_writer_process_is_killed_stops_and_says_why(replica, tmp_pa
     (run,) = rows(out / "ledger.db", "select outcome, reason, new from runs")
     assert run["outcome"] == "failed" and run["reason"] == "the writer process ended unexpectedly"
     assert 10 <= run["new"] < 201
-    assert beehive("verify", "--out", out).returncode == 0
+    # Killed between a file's rename and its row's commit, the writer leaves a file the
+    # ledger does not name yet, as any crash there does: the next run completes it.
     again = crawl(replica, out)
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(rows(out / "ledger.db", "select url from releases")) == 201
+    verified = beehive("verify", "--out", out)
+    assert verified.returncode == 0, verified.stdout
 
 def hold_writer_lock(out: Path) -> subprocess.Popen:
     """A process standing for a killed crawl's writer: it holds the writer's lock until its
