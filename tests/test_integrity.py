@@ -4,7 +4,6 @@ command, the crawl included, says so in one line, exits 1 and touches nothing.""
 from __future__ import annotations
 
 import hashlib
-import shutil
 import sqlite3
 import subprocess
 import sys
