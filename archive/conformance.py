@@ -172,8 +172,6 @@ def compare(pages_dir, expected_dir) -> Report:
 
 
 def main(argv=None) -> int:
-    if hasattr(signal, "SIGPIPE"):  # `... | head` ends quietly
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     ap = argparse.ArgumentParser(prog="python -m archive.conformance", description=__doc__.split("\n\n")[0])
     ap.add_argument("pages_dir")
     ap.add_argument("expected_dir")
@@ -194,4 +192,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    # `... | head` ends quietly. Only as a program: a process that calls main() (a test
+    # run, serving a replica in a thread) must keep Python's own handling of a closed pipe.
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sys.exit(main())

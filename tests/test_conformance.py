@@ -1,3 +1,4 @@
+import signal
 from pathlib import Path
 
 from archive.conformance import compare
@@ -67,7 +68,11 @@ def test_the_report_tells_listed_differences_from_defects(tmp_path, capsys):
     assert report.choices == {"b/minister": ("ministers-list",), "e/blocked": ("block-pages",)}
     assert report.defect_files == ["c/body", "d/title"]
 
+    pipe_handling = signal.getsignal(signal.SIGPIPE)
     assert main([str(tmp_path / "pages"), str(tmp_path / "expected")]) == 0
+    # Left as it was: with SIGPIPE's default action, the test run itself died whenever a
+    # crawl killed by a later test left the replica writing to a closed socket.
+    assert signal.getsignal(signal.SIGPIPE) == pipe_handling
     out = capsys.readouterr().out
     assert "differing files that are listed differences: 2 (block-pages: 1, ministers-list: 1)" in out
     assert "differing files that are defects: 2" in out
