@@ -278,7 +278,7 @@ def kill_when(command: list[str], site: Replica, seen) -> None:
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the crawl ended before it could be killed"
     # Its writer process may still be saving the release under way; what the test counts
-    # next is what the archive holds once it has noticed and ended (as the next run waits).
+    # next is what the archive holds once it has ended (the next run waits for it too).
     Archiver(command[command.index("--out") + 1]).lock().close()
 
 

@@ -258,7 +258,6 @@ def test_a_killed_crawl_leaves_no_worker_processes_behind(replica, tmp_path):
     assert not [pid for pid in workers if alive(pid)]
 
 
-
 def test_a_run_whose_writer_process_is_killed_stops_and_says_why(replica, tmp_path):
     """Nothing can be saved without the writer: the run must not go on fetching into the
     void, nor end ok. It stops with one line, and the next run completes the archive."""
@@ -292,6 +291,7 @@ def test_a_run_whose_writer_process_is_killed_stops_and_says_why(replica, tmp_pa
     assert len(rows(out / "ledger.db", "select url from releases")) == 201
     verified = beehive("verify", "--out", out)
     assert verified.returncode == 0, verified.stdout
+
 
 def hold_writer_lock(out: Path) -> subprocess.Popen:
     """A process standing for a killed crawl's writer: it holds the writer's lock until its
