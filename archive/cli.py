@@ -311,24 +311,28 @@ def unusable(error) -> str:
             "(restore the ledger from a backup)")
 
 
-def open_ledger(out, db):
-    """The archive's ledger for reading; a missing one is an error, not a new empty file."""
-    from archive.ledger import Ledger
-
+def existing_ledger(out, db, thorough: bool = False) -> Path:
+    """The archive's ledger, there and intact: a missing one is an error, not a new empty
+    file, and a damaged one is refused (check_ledger)."""
     path = ledger_path(out, db)
     if not path.is_file():
         fail(f"no ledger at {path}: run 'beehive crawl' first, or give --out/--db")
-    check_ledger(path)
-    return Ledger(path)
+    check_ledger(path, thorough)
+    return path
+
+
+def open_ledger(out, db):
+    """The archive's ledger, for reading."""
+    from archive.ledger import Ledger
+
+    return Ledger(existing_ledger(out, db))
 
 
 def open_archive(out, db, thorough: bool = False):
     """The archive, locked for this process (exit 4 when another run holds it)."""
     from archive.archiver import Archiver
 
-    if not ledger_path(out, db).is_file():
-        fail(f"no ledger at {ledger_path(out, db)}: run 'beehive crawl' first, or give --out/--db")
-    check_ledger(ledger_path(out, db), thorough)
+    existing_ledger(out, db, thorough)
     try:
         return Archiver(out, db).lock()
     except ArchiveBusy as error:

@@ -279,16 +279,6 @@ class Ledger:
         rows = list(self.db["releases"].rows_where("url = ?", [url]))
         return rows[0] if rows else None
 
-    def is_known(self, url: str) -> bool:
-        """Captured already, under this URL or as an alias of another."""
-        return bool(
-            self.db.execute(
-                "select 1 from releases where url = :u union all "
-                "select 1 from aliases where url = :u limit 1",
-                {"u": url},
-            ).fetchone()
-        )
-
     def canonical_url(self, url: str) -> str | None:
         """The canonical URL of the release this URL (or alias, such as /node/N) is archived
         under; None when the archive does not know it."""

@@ -128,26 +128,26 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         return self.full or row is None or not (
             row["finished"] or row["outcome"] in ("unavailable", "forbidden"))
 
-    def wanted(self, request: scrapy.Request) -> bool:
+    def wanted(self, request: scrapy.Request, canonical: str | None) -> bool:
         """Is this release to be fetched (not archived, not requested already in this run,
-        under this URL or the one it is an alias of)?"""
+        under this URL or the one it is an alias of)? ``canonical``: what the ledger's
+        canonical_url says of it, asked once per link by the caller."""
         url = request.meta["release_url"]
-        canonical = self.ledger.canonical_url(url)
         if url in self.requested or canonical in self.requested or canonical and not self.full:
             return False
         self.requested.update((url, canonical or url))
         return True
 
-    def is_new(self, url: str) -> bool:
+    def is_new(self, url: str, canonical: str | None) -> bool:
         """New to the archive as it was when this run started."""
-        canonical = self.ledger.canonical_url(url)
         return canonical is None or url in self.requested or canonical in self.requested
 
     async def process_start(self, start):
         async for request in start:
             walk = request.meta.get("walk")
             if walk is None:  # a seed; or BEEHIVE_URLS, a recheck: fetched whatever the ledger holds
-                if not request.meta.get("seed") or self.wanted(request):
+                if not request.meta.get("seed") or self.wanted(
+                        request, self.ledger.canonical_url(request.meta["release_url"])):
                     yield request
             elif walk == "feed":
                 if self.feed_first:
@@ -205,8 +205,9 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
                 url = item.meta["release_url"]
                 if url in self.failed_before and not self.full:
                     continue  # tried again after the walks (retry_failures)
-                new += self.is_new(url)
-                if self.wanted(item):
+                canonical = self.ledger.canonical_url(url)
+                new += self.is_new(url, canonical)
+                if self.wanted(item, canonical):
                     self.outstanding[url] = (name, page)
                     yield item
         self.stats.inc_value("beehive/listed", listed)
@@ -236,19 +237,20 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
     async def feed_output(self, result):
         """The feed's new releases; and the listing's first page unless the feed reaches
         back to a release already archived (then it holds everything new)."""
-        urls, listing = [], None
+        oldest, listing = None, None
         async for item in result:
             if isinstance(item, scrapy.Request) and "walk" in item.meta:
                 listing = item
             elif isinstance(item, scrapy.Request) and "release_url" in item.meta:
-                urls.append(item.meta["release_url"])
-                if item.meta["release_url"] in self.failed_before and not self.full:
+                url = item.meta["release_url"]
+                oldest = (url, self.ledger.canonical_url(url))
+                if url in self.failed_before and not self.full:
                     continue  # tried again after the walks (retry_failures)
-                if self.wanted(item):
+                if self.wanted(item, oldest[1]):
                     yield item
             else:
                 yield item
-        if urls and not self.is_new(urls[-1]):
+        if oldest and not self.is_new(*oldest):
             logger.info("the feed reaches back to archived releases: not reading the listing")
             self.stats.set_value("beehive/walk_finished", True)
         elif listing is not None:
