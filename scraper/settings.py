@@ -63,18 +63,18 @@ BEEHIVE_BLOCK_BACKOFF = 30.0  # seconds to wait after the first block, doubling 
 
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-    "scraper.middlewares.BackoffRetryMiddleware": 550,
-    "scraper.middlewares.BotProtectionMiddleware": 560,
+    "scraper.middlewares.retry.BackoffRetryMiddleware": 550,
+    "scraper.middlewares.blocks.BotProtectionMiddleware": 560,
     # Below the retries, so that it sees only what retrying did not cure.
-    "scraper.middlewares.UnreachableMiddleware": 540,
+    "scraper.middlewares.unreachable.UnreachableMiddleware": 540,
     # After Scrapy's RedirectMiddleware (600), so that it sees a redirect first.
-    "scraper.middlewares.OffsiteRedirectMiddleware": 610,
+    "scraper.middlewares.offsite.OffsiteRedirectMiddleware": 610,
     # Nearest the downloader: responses exactly as received (BEEHIVE_WARC).
     "scraper.warc.WarcMiddleware": 950,
 }
 SPIDER_MIDDLEWARES = {
-    "scraper.middlewares.IncrementalMiddleware": 100,
-    "scraper.middlewares.RecheckMiddleware": 110,
+    "scraper.middlewares.incremental.IncrementalMiddleware": 100,
+    "scraper.middlewares.recheck.RecheckMiddleware": 110,
 }
 ITEM_PIPELINES = {
     "scraper.pipelines.ArchivePipeline": 300,
