@@ -76,7 +76,7 @@ RELEASE_COLUMNS = {
     "last_modified": str,
 }
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Tables added since the first release of the tool (schema version 0), as
 # sqlite-utils column specs; ``_create`` makes them in a new ledger and ``_migrate`` adds
@@ -97,7 +97,9 @@ WALK_COLUMNS = {"name": str, "page": int, "finished": int, "reported": int,
 RUN_COLUMNS = {"id": int, "command": str, "started": str, "ended": str, "requested": int,
                "new": int, "updated": int, "unchanged": int, "failed": int, "gone": int,
                "blocked": int, "outcome": str, "walk_finished": int, "elapsed": float,
-               "reason": str, "rechecked": int, "changed": int, "not_modified": int}
+               "reason": str, "rechecked": int, "changed": int, "not_modified": int,
+               # requests that went through the browser, and challenge tokens it earned
+               "browser_requests": int, "tokens": int}
 
 
 FIELD_NAMES = ("slug", "title", "published", "date", "nz_date", "ministers", "portfolios",
@@ -188,8 +190,9 @@ class Ledger:
     def _create(self) -> None:
         db = self.db
         if "releases" in db.table_names():
-            if db.execute("pragma user_version").fetchone()[0] < SCHEMA_VERSION:
-                self._migrate()
+            version = db.execute("pragma user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                self._migrate(version)
             elif "page_url" not in db["revisions"].columns_dict:
                 # made by a development build of this version: columns added since
                 with db.atomic():
@@ -219,24 +222,27 @@ class Ledger:
         db["changes"].create(CHANGE_COLUMNS, pk="id", if_not_exists=True)
         db["walks"].create(WALK_COLUMNS, pk="name", if_not_exists=True)
 
-    def _migrate(self) -> None:
-        """Bring a ledger made by an earlier version up to SCHEMA_VERSION, in place.
-
-        Version 0 had releases, failures, aliases and runs. Every release gets revision 1
-        from the region it holds (its only known version, captured when it last changed)
-        and a ``new`` entry in the change log at its first capture, so a program reading
-        the log from the start sees every release once.
-        """
+    def _migrate(self, version: int) -> None:
+        """Bring a ledger made by an earlier version up to SCHEMA_VERSION, in place, in one
+        transaction: the columns and tables added since, then each version's own step."""
         db = self.db
         with db.atomic():
             self._add_missing_columns()
             self._create_tables()
-            db["releases"].create_index(["next_check"], if_not_exists=True)
-            db.execute(
-                "insert or ignore into revisions (url, revision, captured, sha256) "
-                "select url, 1, coalesce(last_changed, first_seen), sha256 from releases")
-            self._migrate_changes_and_schedule()
+            if version < 1:
+                self._migrate_to_1()
             db.execute(f"pragma user_version = {SCHEMA_VERSION}")
+
+    def _migrate_to_1(self) -> None:
+        """Version 0 had releases, failures, aliases and runs. Every release gets revision 1
+        from the region it holds (its only known version, captured when it last changed)
+        and a ``new`` entry in the change log at its first capture, so a program reading
+        the log from the start sees every release once."""
+        self.db["releases"].create_index(["next_check"], if_not_exists=True)
+        self.db.execute(
+            "insert or ignore into revisions (url, revision, captured, sha256) "
+            "select url, 1, coalesce(last_changed, first_seen), sha256 from releases")
+        self._migrate_changes_and_schedule()
 
     def _migrate_changes_and_schedule(self) -> None:
         """Each old release: a ``new`` entry in the change log, at its first capture and by

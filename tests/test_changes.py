@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 
+from archive.ledger import SCHEMA_VERSION
 from tests.run import beehive, crawl, execute, rows, summary
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -132,12 +133,26 @@ V0_TABLES = {
 }
 
 
-def snapshot(db: Path) -> dict:
-    """Every row of the version-0 tables, as version 0 had them (its columns only)."""
+V1_TABLES = {
+    **V0_TABLES, "revisions": "url, revision", "changes": "id", "walks": "name",
+}
+
+
+def snapshot(db: Path, tables: dict = V0_TABLES) -> dict:
+    """Every row of these tables, as the version that made the ledger had them (its
+    columns only)."""
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
         return {table: [dict(r) for r in conn.execute(f"select * from {table} order by {key}")]
-                for table, key in V0_TABLES.items()}
+                for table, key in tables.items()}
+
+
+def assert_kept(before: dict, after: dict) -> None:
+    """Every row and every value the old ledger held is still there, unchanged."""
+    for table, old_rows in before.items():
+        assert [{name: row[name] for name in old} for row, old in zip(after[table], old_rows)] \
+            == old_rows, table
+        assert len(after[table]) == len(old_rows), table
 
 
 def test_an_archive_made_by_the_previous_release_migrates_with_nothing_lost(tmp_path):
@@ -149,15 +164,11 @@ def test_an_archive_made_by_the_previous_release_migrates_with_nothing_lost(tmp_
 
     verify = beehive("verify", "--out", out)  # the first use migrates
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    after = snapshot(out / "ledger.db")
-    for table, old_rows in before.items():
-        assert [{name: row[name] for name in old} for row, old in zip(after[table], old_rows)] \
-            == old_rows, table
-        assert len(after[table]) == len(old_rows)
+    assert_kept(before, snapshot(out / "ledger.db"))
     assert {p: p.read_bytes() for p in (out / "releases").rglob("*.md")} == files
 
     db = out / "ledger.db"
-    assert rows(db, "pragma user_version") == [{"user_version": 1}]
+    assert rows(db, "pragma user_version") == [{"user_version": SCHEMA_VERSION}]
     releases = rows(db, "select url, sha256, path, next_check, first_seen from releases")
     revisions = rows(db, "select url, revision, sha256 from revisions order by url")
     assert sorted((r["url"], 1, r["sha256"]) for r in releases) == \
@@ -180,3 +191,23 @@ def test_an_archive_made_by_the_previous_release_migrates_with_nothing_lost(tmp_
     status = json.loads(beehive("status", "--out", out, "--json").stdout)
     assert status["revisions"] == len(releases) and status["due"] == 0
     assert status["gone"] == 1
+
+
+def test_an_archive_made_by_schema_version_1_migrates_with_nothing_lost(tmp_path):
+    """tests/fixtures/v1-archive: made by the code of schema version 1 (see its README)."""
+    out = tmp_path / "archive"
+    shutil.copytree(FIXTURES / "v1-archive", out)
+    db = out / "ledger.db"
+    assert rows(db, "pragma user_version") == [{"user_version": 1}]
+    before = snapshot(db, V1_TABLES)
+    files = {p: p.read_bytes() for p in (out / "releases").rglob("*.md")}
+    assert all(before.values()), {table: len(r) for table, r in before.items()}
+
+    verify = beehive("verify", "--out", out)  # the first use migrates
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert rows(db, "pragma user_version") == [{"user_version": SCHEMA_VERSION}]
+    assert_kept(before, snapshot(db, V1_TABLES))
+    assert {p: p.read_bytes() for p in (out / "releases").rglob("*.md")} == files
+    status = json.loads(beehive("status", "--out", out, "--json").stdout)
+    assert status["releases"] == len(before["releases"]) == 9
+    assert status["revisions"] == len(before["revisions"]) == 10
