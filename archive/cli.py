@@ -25,6 +25,7 @@ Exit status:
      incomplete (the search gave no results: see status)
   2  usage error
   3  the site's bot protection blocked the crawler, and the run stopped early
+     (a CAPTCHA; many pages blocked; or its JavaScript challenge with no browser)
   4  another beehive run is using this archive
   5  the site could not be reached (DNS failure, connection refused)"""
 
@@ -95,6 +96,17 @@ def base_url_type(value):
     return value.rstrip("/")
 
 
+def browser_mode(ctx, param, value):
+    """--browser: auto, off, or a remote browser's DevTools endpoint."""
+    if value in ("auto", "off"):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+        raise click.BadParameter(
+            f"expected auto, off, or a DevTools URL (http://HOST:PORT or ws://…): {value!r}")
+    return value
+
+
 def setting_pair(ctx, param, values):
     pairs = []
     for value in values:
@@ -154,23 +166,36 @@ def release_urls(ctx, param, values):
 @click.option("--recheck-max", type=click.IntRange(min=0), default=30, show_default=True,
               help="Recheck at most this many archived releases whose recheck is due, "
                    "most overdue first, with conditional requests; 0 turns rechecks off.")
+@click.option("--browser", default="auto", show_default=True, metavar="auto|off|URL",
+              envvar="BEEHIVE_BROWSER", show_envvar=True, callback=browser_mode,
+              help="For the site's bot protection (its JavaScript challenge): 'auto' starts "
+                   "a headless Chromium at the first challenge and reuses the token it earns "
+                   "for plain requests; 'off' never does (a challenge stops the run, exit 3); "
+                   "or a remote browser's DevTools endpoint (http://HOST:PORT, ws://...).")
+@click.option("--browser-executable", metavar="PATH", envvar="BEEHIVE_BROWSER_EXECUTABLE",
+              show_envvar=True, type=click.Path(exists=True, dir_okay=False),
+              help="A system Chrome or Chromium for --browser auto, instead of Playwright's "
+                   "own (which 'playwright install chromium' downloads).")
 @click.option("-v", "--verbose", is_flag=True,
               help="Show Scrapy's log at INFO level (LOG_LEVEL=INFO) instead of warnings only.")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
               callback=setting_pair, help="A Scrapy setting, as with scrapy crawl -s.")
 def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls, recheck_max,
-          verbose, settings):
+          browser, browser_executable, verbose, settings):
     """Archive the releases published since the last run.
 
-    Reads the releases feed and fetches each release the ledger does not hold;
-    when the feed does not reach back to an archived release, walks the listing
-    newest first until a page with nothing new. The first run walks the whole
-    listing, and the site's search for each government since 1993 (the listing
-    covers the current government only); a run after one that was interrupted
-    resumes the walks where they stopped. Releases that failed last time are
-    tried again once the walks are done, and archived releases whose recheck is
-    due (on a schedule by age) are asked again with conditional requests: an
-    edit becomes a new revision. Prints warnings only, a live progress line
+    Reads the site-wide feed (/rss.xml) and fetches each release the ledger
+    does not hold; when the feed does not reach back to an archived release,
+    walks the listing newest first until a page with nothing new. The first
+    run walks the whole listing, and the site's search for each government
+    since 1993 (the listing covers the current government only); a run after
+    one that was interrupted resumes the walks where they stopped. Releases
+    that failed last time are tried again once the walks are done, and
+    archived releases whose recheck is due (on a schedule by age) are asked
+    again with conditional requests: an edit becomes a new revision. Where the
+    site's bot protection answers with its JavaScript challenge, a headless
+    browser passes it and plain requests reuse the token it earns (--browser);
+    the search is read through it. Prints warnings only, a live progress line
     when stderr is a terminal, and one line starting 'beehive summary:' at the
     end.
 
@@ -182,6 +207,8 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
     beehive crawl --base-url http://127.0.0.1:8000 -s LOG_LEVEL=ERROR
     beehive crawl -O new.jsonl        # also: what this run archived, one record a line
     beehive crawl --url https://www.beehive.govt.nz/release/some-slug
+    beehive crawl --browser-executable /usr/bin/chromium
+    beehive crawl --browser ws://127.0.0.1:3000   # a remote browser (Browserless...)
     """
     from scrapy.crawler import CrawlerProcess
     from scrapy.exceptions import UsageError
@@ -202,8 +229,11 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
         "DOWNLOAD_DELAY": delay,
         "BEEHIVE_FULL": full,
         "BEEHIVE_RECHECK_MAX": recheck_max,
+        "BEEHIVE_BROWSER": browser,
         "LOG_LEVEL": "INFO" if verbose else "WARNING",
     }, priority="cmdline")
+    if browser_executable:
+        crawl_settings.set("BEEHIVE_BROWSER_EXECUTABLE", browser_executable, priority="cmdline")
     if seeds:
         crawl_settings.set("BEEHIVE_SEEDS", list(seeds), priority="cmdline")
     if urls:

@@ -38,6 +38,8 @@ __all__ = [
     "BlockedPage",
     "Release",
     "is_blocked",
+    "is_captcha",
+    "is_challenge",
     "parse_release",
     "go_trim_space",
     "reference_slug",
@@ -65,16 +67,46 @@ class BlockedPage(ParseError):
     """The page is an Imperva Incapsula bot-protection page, not a release."""
 
 
-_BLOCKED_MARKERS = ("_Incapsula_Resource", "Incapsula incident ID")
-_BLOCKED_MARKERS_B = tuple(m.encode() for m in _BLOCKED_MARKERS)
+# Imperva's pages (SITE.md, "Bot protection"). A CAPTCHA block page names its incident and
+# frames a CAPTCHA for a person (SWUDNSAI). A JavaScript challenge is a tiny page that is
+# only a script, from /_Incapsula_Resource?SWJIYLWA=… or from a path of random words: a
+# browser runs it and earns a token.
+_CAPTCHA_MARKERS = (b"Incapsula incident ID", b"SWUDNSAI")
+CHALLENGE_MAX_SIZE = 4096  # the live challenge is about 212 bytes; a release page some 350 KB
+_SCRIPT_ELEMENT = re.compile(rb"(?is)<script\b.*?</script\s*>")
+_SCRIPT_SRC = re.compile(rb"(?i)<script\b[^>]*\bsrc\s*=")
+_TAG = re.compile(rb"<[^>]*>")
 
 
-def is_blocked(html: str | bytes) -> bool:
-    """Cheap check for the Incapsula bot-protection shell."""
-    if isinstance(html, (bytes, bytearray, memoryview)):
-        data = bytes(html)
-        return any(m in data for m in _BLOCKED_MARKERS_B)
-    return any(m in html for m in _BLOCKED_MARKERS)
+def _bytes(page: str | bytes) -> bytes:
+    if isinstance(page, str):
+        return page.encode("utf-8", "surrogatepass")
+    return bytes(page)
+
+
+def is_captcha(page: str | bytes) -> bool:
+    """Imperva's block page, which asks a person to solve a CAPTCHA: never to be solved by
+    software, and a sign to stop."""
+    data = _bytes(page)
+    return any(marker in data for marker in _CAPTCHA_MARKERS)
+
+
+def is_challenge(page: str | bytes) -> bool:
+    """Imperva's JavaScript challenge: a small page whose only content is a script."""
+    data = _bytes(page)
+    if len(data) > CHALLENGE_MAX_SIZE or is_captcha(data):
+        return False
+    if b"_Incapsula_Resource" in data:
+        return True
+    text = _TAG.sub(b"", _SCRIPT_ELEMENT.sub(b"", data))
+    return not text.strip() and _SCRIPT_SRC.search(data) is not None
+
+
+def is_blocked(page: str | bytes) -> bool:
+    """Any page of the bot protection (a CAPTCHA, a challenge, Incapsula's resources):
+    never a release."""
+    data = _bytes(page)
+    return b"_Incapsula_Resource" in data or is_captcha(data) or is_challenge(data)
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,8 @@ def format_status(report: dict) -> Iterator[str]:
     if run:
         figures = ", ".join(f"{name} {run[name]}" for name in
                             ("requested", "new", "updated", "unchanged", "failed", "gone",
-                             "blocked", "rechecked", "changed", "not_modified")
+                             "blocked", "rechecked", "changed", "not_modified",
+                             "browser_requests", "tokens")
                             if run.get(name) is not None)
         elapsed = f", {run['elapsed']}s" if run.get("elapsed") is not None else ""
         reason = f" ({run['reason']})" if run.get("reason") else ""

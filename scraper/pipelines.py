@@ -153,6 +153,9 @@ class ArchivePipeline:
                                 "changed", "not_modified")}
         figures["blocked"] = stats.get_value("beehive/blocks", 0)
         figures["requested"] = stats.get_value("downloader/request_count", 0)
+        # of those, how many went through the browser, and the challenge tokens it earned
+        figures["browser_requests"] = stats.get_value("beehive/browser_requests", 0)
+        figures["tokens"] = stats.get_value("beehive/tokens", 0)
         if stats.get_value("beehive/unreachable"):
             outcome = "unreachable"
         elif stats.get_value("beehive/stopped_blocked"):

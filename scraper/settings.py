@@ -25,6 +25,17 @@ BEEHIVE_WARC_MAX_SIZE = 1_000_000_000  # bytes: a run's WARC file rolls over to 
 # sitemap); a list, or comma-separated with -s BEEHIVE_SEEDS=a.txt,b.json
 BEEHIVE_SEEDS = []
 
+# -- the site's bot protection ------------------------------------------------------------------
+# Every page but /rss.xml and robots.txt answers a plain client with a JavaScript challenge
+# that only a browser passes (README, "Bot protection"). The browser (Chromium, through
+# scrapy-playwright): "auto" starts one at the first challenge, if one can be had; "off"
+# never (a challenge stops the run); or the DevTools endpoint of a remote browser
+# (http://host:port or ws://…).
+BEEHIVE_BROWSER = "auto"
+BEEHIVE_BROWSER_EXECUTABLE = None  # a system Chrome or Chromium instead of Playwright's own
+BEEHIVE_BROWSER_TIMEOUT = 30.0  # seconds for a page to pass its challenge and settle
+ADDONS = {"scraper.browser.BrowserAddon": 0}
+
 # -- politeness ---------------------------------------------------------------------------------
 USER_AGENT = "beehive-archive/0.1 (+https://github.com/beehive-archive/beehive-archive)"
 ROBOTSTXT_OBEY = True
@@ -65,6 +76,8 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "scraper.middlewares.retry.BackoffRetryMiddleware": 550,
     "scraper.middlewares.blocks.BotProtectionMiddleware": 560,
+    # Before the block-page handling sees a response: a challenge is no block.
+    "scraper.middlewares.challenge.ChallengeMiddleware": 570,
     # Below the retries, so that it sees only what retrying did not cure.
     "scraper.middlewares.unreachable.UnreachableMiddleware": 540,
     # After Scrapy's RedirectMiddleware (600), so that it sees a redirect first.

@@ -69,6 +69,8 @@ class WarcMiddleware:
         return cls(crawler)
 
     def process_response(self, request, response, spider=None):
+        if "playwright" in response.flags:  # the browser's rendering: not what was received
+            return response
         if self.writer is None:
             self.open()
         response_record = self.writer.create_warc_record(

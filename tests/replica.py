@@ -8,7 +8,14 @@ f[1]=content_type_facet:article&page=N``, 24 results a page, ``/node/<n>`` links
 releases before 2014, an "N results" summary), the RSS feeds, ``robots.txt`` and
 ``/node/<n>`` redirects. Like the live site, the listing can be made to cover the current
 government only (``listing="current"``), and the search can be made to need JavaScript
-(``search="javascript"``: a result page with no results on it).  Tests change the
+(``search="javascript"``: the static page holds no results; its script fetches and shows
+them, so a real browser sees them). It can also stand behind the live site's bot protection
+(``protection="challenge"``): every path but ``robots.txt`` and ``/rss.xml`` answers a plain
+client with Imperva's ~200-byte JavaScript challenge, whose script, run by a real browser,
+computes a proof, POSTs it, gets ``{"token", "renewInSec"}``, sets the ``reese84`` cookie and
+reloads; a token expires after ``token_lifetime`` seconds and holds only with the
+User-Agent that earned it. ``protection="captcha"`` passes nobody: the challenge, and
+for the token it earns the CAPTCHA block page.  Tests change the
 site while a crawler runs (publish, edit, remove, rename) and inject the failures a
 crawler meets in the wild (5xx, 429, stalls, truncated bodies, Incapsula block pages,
 oversized and binary responses).
@@ -19,6 +26,7 @@ Standalone use (prints the base URL, serves until Ctrl-C)::
 
     python -m tests.replica [--port 8000] [--synthesize N] [--page-size 10]
                             [--listing all|current] [--search html|javascript]
+                            [--bot-protection [challenge|captcha]] [--token-lifetime S]
 """
 
 from __future__ import annotations
@@ -32,9 +40,11 @@ import itertools
 import json
 import os
 import re
+import secrets
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,6 +68,12 @@ GOVERNMENTS = ((6700, "2023-10-14"), (6455, "2020-10-17"), (6203, "2017-09-23"),
                (4265, "1996-10-12"), (4194, "1993-11-06"))
 NODE_LINKS_BEFORE = "2014-01-01"  # older search results link /node/<n>, as on the site
 FAULT_KINDS = ("status", "timeout", "cut", "blocked", "huge", "binary")
+PROTECTIONS = (None, "challenge", "captcha")
+# What the bot protection lets through to every client: as reported of the live site.
+UNGATED = ("/robots.txt", "/rss.xml")
+# Imperva's two forms of the challenge's script URL (SITE.md, "Bot protection").
+CHALLENGE_SCRIPTS = ("/_Incapsula_Resource?SWJIYLWA=719d34d31c8e3a6e6fffd425f7e032f3",
+                     "/arquings-Vizard-thats-to-Enter-Glamise-To-those-")
 
 # The only parsing the replica does of a region: the machine-readable UTC datetime
 # (the inner <time>; the outer one has an empty attribute), the visible date beside it,
@@ -195,9 +211,17 @@ class Replica:
     def __init__(self, pages_dir: Path | str = CORPUS_PAGES, page_size: int = 10, *,
                  blocked_dir: Path | str = CORPUS_BLOCKED, host: str = "127.0.0.1",
                  port: int = 0, listing: str = "all", search: str = "html",
-                 search_page_size: int = SEARCH_PAGE_SIZE, search_pager: bool = True):
+                 search_page_size: int = SEARCH_PAGE_SIZE, search_pager: bool = True,
+                 protection: str | None = None, token_lifetime: float = 900.0):
         if listing not in ("all", "current") or search not in ("html", "javascript"):
             raise ValueError(f"listing is 'all' or 'current', search 'html' or 'javascript'")
+        if protection not in PROTECTIONS:
+            raise ValueError(f"protection is one of {PROTECTIONS}")
+        self.protection = protection  # "challenge" or "captcha": see the module's docstring
+        self.token_lifetime = token_lifetime  # seconds a challenge token holds
+        self.tokens_issued = 0
+        self._tokens: dict[str, tuple[str, float]] = {}  # token: (User-Agent, expiry)
+        self._challenge_turn = itertools.count()
         self.page_size = page_size
         self.listing = listing  # "current": the listing shows the current government only
         self.search = search  # "javascript": search result pages carry no results
@@ -599,7 +623,8 @@ class Replica:
             if self._blocked_all is not None and not (feeds and self._blocked_except_feeds):
                 return self._blocked_page(self._blocked_all)
             if feeds:
-                return Response(200, self._feed().encode(), "application/rss+xml; charset=utf-8")
+                return Response(200, self._feed(site_wide=route == "/rss.xml").encode(),
+                                "application/rss+xml; charset=utf-8")
             if route == "/releases":
                 try:
                     page = max(0, int(query.get("page", ["0"])[0]))
@@ -608,6 +633,9 @@ class Replica:
                 return self._page(200, _listing_page(self, page))
             if route == "/search":
                 return self._page(200, _search_page(self, query))
+            if route == "/api/search":  # the javascript search's own request
+                return Response(200, json.dumps({"html": _search_results(self, query)}).encode(),
+                                "application/json")
             if route.startswith("/release/"):
                 slug = route[len("/release/"):]
                 if slug in self._redirects_anywhere:
@@ -667,9 +695,18 @@ class Replica:
         lines += [f"Disallow: {p}" for p in self._disallowed]
         return "\n".join(lines) + "\n"
 
-    def _feed(self) -> str:
+    def _feed(self, site_wide: bool = False) -> str:
+        """/releases/feed; or /rss.xml (site_wide), which holds every content type: a
+        speech follows every third release there."""
         items = []
-        for rel in self._ordered_releases()[:FEED_SIZE]:
+        for number, rel in enumerate(self._ordered_releases()[:FEED_SIZE]):
+            if site_wide and number % 3 == 2:
+                items.append(
+                    f"<item>\n  <title>Speech {number}</title>\n"
+                    f"  <link>{PRODUCTION}/speech/speech-beside-{rel.slug}</link>\n"
+                    f"  <pubDate>{email.utils.format_datetime(rel.published)}</pubDate>\n"
+                    f'  <guid isPermaLink="false">{rel.node_id + 7} at {PRODUCTION}</guid>\n'
+                    "</item>")
             items.append(
                 "<item>\n"
                 f"  <title>{html.escape(rel.title, quote=False)}</title>\n"
@@ -695,6 +732,10 @@ class Replica:
             parts = urlsplit(path)
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._log(handler.command, path, handler.headers)
+        gate = self._gate(path, handler.headers)
+        if gate is not None:
+            handler.send(gate, head=head)
+            return
         fault = self._take_fault(path)
         kind = fault["kind"] if fault else None
         if kind == "timeout":
@@ -726,6 +767,63 @@ class Replica:
                             resp.headers + (("Content-Encoding", "gzip"),
                                             ("Vary", "Accept-Encoding")))
         handler.send(resp, head=head, cut=(kind == "cut"))
+
+    # -- the bot protection, in front of the site ------------------------------------------
+
+    def _gate(self, path: str, headers) -> Response | None:
+        """What the protection answers instead of the site; None lets the request through."""
+        route = urlsplit(path).path
+        with self._lock:
+            protection = self.protection
+            if protection is None or route in UNGATED:
+                return None
+            if "SWUDNSAI=" in path:  # what the CAPTCHA page frames: the CAPTCHA itself
+                return Response(200, b'<html><body><form><div class="g-recaptcha"></div>'
+                                     b"</form></body></html>", "text/html")
+            script = next((s for s in CHALLENGE_SCRIPTS if path.split("&")[0] == s), None)
+            if script is not None:
+                return Response(200, _challenge_script(script).encode(),
+                                "application/javascript; charset=utf-8",
+                                (("Cache-Control", "no-cache, no-store"),))
+            if self._token_holds(_cookie(headers.get("Cookie") or "", "reese84"),
+                                 headers.get("User-Agent") or ""):
+                # "captcha": the protection has judged the browser that earned the token
+                return self._blocked_page(200) if protection == "captcha" else None
+            # Alternate the two forms, so that a crawler must know both.
+            script = CHALLENGE_SCRIPTS[next(self._challenge_turn) % len(CHALLENGE_SCRIPTS)]
+            return Response(200, _challenge_stub(script).encode(), "text/html", (
+                ("Cache-Control", "no-cache, no-store"),
+                ("X-CDN", "Imperva"),
+                ("Set-Cookie", "visid_incap_2412345=replica; path=/; HttpOnly"),
+                ("Set-Cookie", "incap_ses_1234_2412345=replica; path=/"),
+            ))
+
+    def _token_holds(self, token: str | None, user_agent: str) -> bool:
+        entry = self._tokens.get(token or "")
+        return bool(entry and entry[0] == user_agent and time.monotonic() < entry[1])
+
+    def answer_challenge(self, path: str, headers, body: bytes) -> Response:
+        """The challenge script's POST: a right proof, computed for the User-Agent that
+        sends it, earns a token for that User-Agent."""
+        try:
+            sent = json.loads(body)
+            seed, proof = str(sent["seed"]), str(sent["proof"])
+        except (ValueError, KeyError, TypeError):
+            return Response(400, b'{"error": "bad request"}', "application/json")
+        user_agent = headers.get("User-Agent") or ""
+        if path.split("&")[0] not in CHALLENGE_SCRIPTS or proof != _proof(seed, user_agent):
+            return Response(403, b'{"error": "wrong proof"}', "application/json")
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._tokens[token] = (user_agent, time.monotonic() + self.token_lifetime)
+            self.tokens_issued += 1
+        answer = {"token": token, "renewInSec": max(1, int(self.token_lifetime))}
+        return Response(200, json.dumps(answer).encode(), "application/json")
+
+    def expire_tokens(self) -> None:
+        """Every token earned so far stops holding now."""
+        with self._lock:
+            self._tokens.clear()
 
     @staticmethod
     def _not_modified(handler, resp: Response) -> bool:
@@ -787,6 +885,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self):
         self.server.replica._serve(self, head=True)
+
+    def do_POST(self):
+        replica = self.server.replica
+        replica._log("POST", self.path, self.headers)
+        length = min(int(self.headers.get("Content-Length") or 0), 65536)
+        self.send(replica.answer_challenge(self.path, self.headers, self.rfile.read(length)))
 
     def send(self, resp: Response, head: bool = False, cut: bool = False) -> None:
         self.send_response(resp.status)
@@ -867,7 +971,7 @@ def _build_static():
     }
     script = ("(function(w,d,s,l,i){w[l]=w[l]||[];w[l].push({'gtm.start':new Date().getTime(),"
               "event:'gtm.js'});var f=d.getElementsByTagName(s)[0],j=d.createElement(s);"
-              "j.async=true;j.src='https://www.googletagmanager.com/gtm.js?id='+i;"
+              "j.async=true;j.src='/modules/google_tag/gtm.js?id='+i;"
               "f.parentNode.insertBefore(j,f);})(window,document,'script','dataLayer','GTM-XXXX');\n"
               + "\n".join(f"window.__bh{i}=function(e){{if(e&&e.target){{var n=e.target.closest"
                           f"('.c{i}');if(n){{n.classList.toggle('is-open');return '<div>{i}</div>';}}}}}};"
@@ -893,7 +997,9 @@ def _shell(title: str, canonical: str, main: str, body_class: str, head_extra: s
     <meta property="og:title" content="{t}" />
     <meta property="og:url" content="{canonical}" />
     <link rel="canonical" href="{canonical}" />
-{head_extra}    <link rel="icon" href="/themes/custom/beehive/favicon.ico" type="image/vnd.microsoft.icon" />
+{head_extra}    <link rel="stylesheet" media="all" href="/themes/custom/beehive/dist/css/main.css?t9x2k1" />
+    <link rel="preload" href="/themes/custom/beehive/fonts/Inter.woff2" as="font" type="font/woff2" crossorigin />
+    <link rel="icon" href="/themes/custom/beehive/favicon.ico" type="image/vnd.microsoft.icon" />
     <link rel="alternate" type="application/rss+xml" title="Releases" href="{PRODUCTION}/releases/feed" />
     <title>{t} | Beehive.govt.nz</title>
     <style media="all">
@@ -983,7 +1089,27 @@ def _pager(page: int, last: int, href: str) -> str:
 
 def _search_page(replica: Replica, query: dict) -> str:
     """The search filtered by facets (``f[0]=government_facet:<id>``,
-    ``f[1]=content_type_facet:article``); only releases are served."""
+    ``f[1]=content_type_facet:article``); only releases are served. In javascript mode
+    the page holds no results: its script asks ``/api/search`` for them and shows them."""
+    if replica.search == "javascript":
+        script = ('fetch("/api/search" + location.search).then(function (r) { return r.json(); })'
+                  '.then(function (d) { document.querySelector(".js-search-results")'
+                  '.innerHTML = d.html; });')
+        main = ('<a id="main-content"></a><h1 class="page-title">Search</h1>\n'
+                '<div class="search-api-page" data-search-endpoint="/api/search"'
+                ' data-drupal-selector="search-results">\n'
+                '  <noscript>Search results need JavaScript to be shown.</noscript>\n'
+                '  <div class="search-results js-search-results" aria-live="polite"></div>\n</div>'
+                f"\n<script>{script}</script>")
+        return _shell("Search", f"{PRODUCTION}/search", main, "path-search")
+    main = ('<a id="main-content"></a><h1 class="page-title">Search</h1>\n'
+            '<div class="view view-search-content view-id-search_content">\n'
+            f"{_search_results(replica, query)}</div>")
+    return _shell("Search", f"{PRODUCTION}/search", main, "path-search")
+
+
+def _search_results(replica: Replica, query: dict) -> str:
+    """A search page's results: the count, the list and the pager."""
     facets = dict(value.split(":", 1) for key, values in query.items()
                   if re.fullmatch(r"f\[\d+\]", key) for value in values if ":" in value)
     try:
@@ -992,14 +1118,6 @@ def _search_page(replica: Replica, query: dict) -> str:
     except ValueError:
         page, facet = 0, 0
     found = replica.search_results(facet) if facets.get("content_type_facet", "article") == "article" else []
-    if replica.search == "javascript":
-        # What a plain HTTP client gets when the results are filled in by script.
-        main = ('<a id="main-content"></a><h1 class="page-title">Search</h1>\n'
-                '<div class="search-api-page" data-search-endpoint="/search/results.json"'
-                ' data-drupal-selector="search-results">\n'
-                '  <noscript>Search results need JavaScript to be shown.</noscript>\n'
-                '  <div class="search-results js-search-results" aria-live="polite"></div>\n</div>')
-        return _shell("Search", f"{PRODUCTION}/search", main, "path-search")
     size = replica.search_page_size
     chunk = found[page * size:(page + 1) * size]
     rows = []
@@ -1017,11 +1135,56 @@ def _search_page(replica: Replica, query: dict) -> str:
         '  <p class="search-results__empty">Your search yielded no results.</p>\n'
     href = (f"?f%5B0%5D=government_facet%3A{facet}&f%5B1%5D=content_type_facet%3Aarticle&page=")
     pager = _pager(page, max(0, (len(found) - 1) // size), href) if replica.search_pager else ""
-    main = ('<a id="main-content"></a><h1 class="page-title">Search</h1>\n'
-            '<div class="view view-search-content view-id-search_content">\n'
-            f'  <div class="view-header"><p class="search-results__count">{len(found):,} results</p></div>\n'
-            f"{content}{pager}</div>")
-    return _shell("Search", f"{PRODUCTION}/search", main, "path-search")
+    return (f'  <div class="view-header"><p class="search-results__count">{len(found):,} results</p></div>\n'
+            f"{content}{pager}")
+
+
+def _challenge_stub(script: str) -> str:
+    """Imperva's challenge as a plain client gets it: a tiny page that is only a script."""
+    return ('<html><head><META NAME="robots" CONTENT="noindex,nofollow">'
+            f'<script src="{html.escape(script)}"></script></head><body></body></html>')
+
+
+def _proof(seed: str, user_agent: str) -> str:
+    """What the challenge's script computes: FNV-1a (32 bits) of the seed and the browser's
+    User-Agent, in hex. A stand-in for Imperva's fingerprint: it takes a JavaScript engine."""
+    value = 0x811C9DC5
+    for char in f"{seed}|{user_agent}":
+        value = ((value ^ ord(char)) * 0x01000193) & 0xFFFFFFFF
+    return format(value, "x")
+
+
+def _challenge_script(script: str) -> str:
+    """The challenge's script: prove, POST the proof, keep the token as the reese84 cookie,
+    reload (SITE.md, "What the script does in a browser")."""
+    seed = secrets.token_hex(8)
+    return f"""(function () {{
+  if (document.querySelector("iframe") || (document.body && document.body.innerText.trim()))
+    return;  // not the challenge page (the CAPTCHA page loads this script too)
+  var seed = "{seed}", text = seed + "|" + navigator.userAgent, value = 0x811c9dc5;
+  for (var i = 0; i < text.length; i++) {{
+    value = Math.imul(value ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  }}
+  var xhr = new XMLHttpRequest();
+  xhr.open("POST", {json.dumps(script + "&d=" + "replica")}, true);
+  xhr.setRequestHeader("Content-Type", "text/plain; charset=utf-8");
+  xhr.onload = function () {{
+    if (xhr.status !== 200) return;
+    var answer = JSON.parse(xhr.responseText);
+    document.cookie = "reese84=" + answer.token + "; path=/";
+    location.reload();
+  }};
+  xhr.send(JSON.stringify({{seed: seed, proof: value.toString(16)}}));
+}})();
+"""
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
 
 
 def _not_found_page() -> str:
@@ -1063,10 +1226,18 @@ def main(argv: list[str] | None = None) -> None:
                              "the current government's only")
     parser.add_argument("--search", choices=("html", "javascript"), default="html",
                         help="search results in the page, or (javascript) a page without them")
+    parser.add_argument("--bot-protection", nargs="?", const="challenge",
+                        choices=("challenge", "captcha"),
+                        help="stand behind the live site's bot protection: a JavaScript "
+                             "challenge for every page but robots.txt and /rss.xml (captcha: "
+                             "and then a CAPTCHA block page, even for a browser)")
+    parser.add_argument("--token-lifetime", type=float, default=900.0, metavar="SECONDS",
+                        help="how long a challenge token holds (default: 900)")
     parser.add_argument("--quiet", action="store_true", help="no access log")
     args = parser.parse_args(argv)
     replica = Replica(page_size=args.page_size, host=args.host, port=args.port,
-                      listing=args.listing, search=args.search)
+                      listing=args.listing, search=args.search,
+                      protection=args.bot_protection, token_lifetime=args.token_lifetime)
     if args.synthesize:
         replica.synthesize(args.synthesize)
     replica.verbose = not args.quiet

@@ -9,9 +9,13 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import deferred_from_coro
 
-from archive.parse import is_blocked
+from archive.parse import is_blocked, is_captcha
 
 logger = logging.getLogger(__name__)
+
+CAPTCHA = ("the site asks for a CAPTCHA, which is for a person to solve, never this crawler; "
+           "nothing was stored from it. Wait an hour or more, crawl slower (--delay), or "
+           "crawl from another network")
 
 
 class SiteBlocked(IgnoreRequest):
@@ -49,10 +53,11 @@ class BotProtectionMiddleware:
         if request.url not in self.streak and request.meta.get("failed_before") != "blocked":
             self.streak.append(request.url)
         blocked_again = request.meta.get("blocked_once", False)
+        captcha = f"; {CAPTCHA}" if is_captcha(response.body) else ""
         if len(self.streak) >= self.max_blocks:
-            self.stop(f"{len(self.streak)} different pages blocked in a row")
+            self.stop(f"{len(self.streak)} different pages blocked in a row{captcha}")
         elif blocked_again and "listing_page" in request.meta:
-            self.stop(f"listing page {request.meta['listing_page']} stays blocked")
+            self.stop(f"listing page {request.meta['listing_page']} stays blocked{captcha}")
         if self.stopped or blocked_again:
             raise SiteBlocked(f"bot protection page (HTTP {response.status})"
                               + (", again after waiting" if blocked_again else ""))
@@ -66,10 +71,14 @@ class BotProtectionMiddleware:
         return bool(self.crawler.stats.get_value("beehive/stopped_blocked"))
 
     def stop(self, why: str) -> None:
-        if self.stopped:
-            return
-        reason = f"blocked by the site's bot protection: {why}"
-        self.crawler.stats.set_value("beehive/stopped_blocked", True)
-        self.crawler.stats.set_value("beehive/reason", reason)
-        logger.error("%s: stopping", reason)
-        deferred_from_coro(self.crawler.engine.close_spider_async(reason="blocked"))
+        stop_blocked(self.crawler, f"blocked by the site's bot protection: {why}")
+
+
+def stop_blocked(crawler, reason: str) -> None:
+    """End the run as blocked (exit 3), saying why once."""
+    if crawler.stats.get_value("beehive/stopped_blocked"):
+        return
+    crawler.stats.set_value("beehive/stopped_blocked", True)
+    crawler.stats.set_value("beehive/reason", reason)
+    logger.error("%s: stopping", reason)
+    deferred_from_coro(crawler.engine.close_spider_async(reason="blocked"))

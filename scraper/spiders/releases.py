@@ -1,7 +1,8 @@
 """The releases spider: discovers releases and fetches each release page (or, with
 BEEHIVE_URLS, fetches exactly those release pages and discovers nothing).
 
-Discovery: the feed ``/releases/feed`` (what is new), the listing ``/releases`` (newest
+Discovery: the feeds (what is new: ``/rss.xml``, the site-wide feed, which the site's bot
+protection lets every client read; ``/releases/feed`` when that cannot be read), the listing ``/releases`` (newest
 first; on the live site the current government only), the site's search filtered by each
 government (the whole history back to 1993), and seed files (``BEEHIVE_SEEDS``). The spider
 offers every start; which of them a run uses, which releases are skipped as already
@@ -72,8 +73,8 @@ class ReleasesSpider(scrapy.Spider):
                               errback=self.walk_failed, priority=LISTING_PRIORITY,
                               meta={"listing_page": page, "walk": "listing", "walk_page": page})
 
-    def feed_request(self) -> scrapy.Request:
-        return scrapy.Request(f"{self.base_url}/releases/feed", callback=self.parse_feed,
+    def feed_request(self, path: str = "/rss.xml") -> scrapy.Request:
+        return scrapy.Request(f"{self.base_url}{path}", callback=self.parse_feed,
                               errback=self.feed_failed, priority=FEED_PRIORITY,
                               meta={"walk": "feed", "walk_page": 0})
 
@@ -83,7 +84,9 @@ class ReleasesSpider(scrapy.Spider):
                               callback=self.parse_search, errback=self.walk_failed,
                               priority=SEARCH_PRIORITY - place,
                               meta={"walk": government.walk, "walk_page": page,
-                                    "government": government, "empty_pages": empty_pages})
+                                    "government": government, "empty_pages": empty_pages,
+                                    # the site's results are drawn by a script
+                                    "needs_javascript": True})
 
     def release_request(self, production_url: str) -> scrapy.Request:
         # A /node/N link redirects to a release that may already be fetched in this run; it
@@ -124,6 +127,12 @@ class ReleasesSpider(scrapy.Spider):
         yield self.listing_request(0)
 
     def feed_failed(self, failure: Failure):
+        """/rss.xml failed: the releases feed instead; that failed too: the listing."""
+        if urlsplit(failure.request.url).path == "/rss.xml":
+            self.logger.info("/rss.xml failed (%s): reading /releases/feed instead",
+                             describe(failure.value))
+            yield self.feed_request("/releases/feed")
+            return
         self.logger.warning("the feed failed (%s): reading the listing instead",
                             describe(failure.value))
         yield self.listing_request(0)
