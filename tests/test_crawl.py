@@ -73,9 +73,21 @@ def test_second_run_costs_robots_and_the_feed_and_writes_nothing(archived, repli
     result = crawl(replica, out)
     assert result.returncode == 0, result.stderr[-3000:]
     # The feed's oldest release is archived: nothing older can be new, no listing page.
-    assert replica.paths == ["/robots.txt", "/releases/feed"]
+    assert replica.paths == ["/robots.txt", "/rss.xml"]
     assert summary(result)["new"] == "0" and summary(result)["requested"] == "2"
     assert mtimes(out) == before
+
+
+def test_where_rss_xml_cannot_be_read_the_releases_feed_stands_in(archived, replica):
+    out, _ = archived
+    newest = replica.published(replica.slugs[0])
+    replica.publish("fresh-release", newest + timedelta(hours=1))
+    replica.fault("/rss.xml", "status", 10, status=404)
+    replica.clear_requests()
+    result = crawl(replica, out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert replica.paths == ["/robots.txt", "/rss.xml", "/releases/feed", "/release/fresh-release"]
+    assert summary(result)["new"] == "1"
 
 
 def test_run_after_publishing_fetches_exactly_the_new_releases(archived, replica):
@@ -90,7 +102,7 @@ def test_run_after_publishing_fetches_exactly_the_new_releases(archived, replica
     fetched = [p for p in replica.paths if p.startswith("/release/")]
     assert sorted(fetched) == sorted(f"/release/{s}" for s in fresh)
     # The feed (newest 10) holds the 3 and reaches back to archived releases: no listing.
-    assert [p for p in replica.paths if p.startswith("/releases")] == ["/releases/feed"]
+    assert [p for p in replica.paths if p.startswith(("/releases", "/rss"))] == ["/rss.xml"]
     assert summary(result)["new"] == "3"
     paths = {r["path"] for r in rows(out / "ledger.db", "select path from releases")}
     assert len(paths) == 54
@@ -103,10 +115,10 @@ def test_new_releases_spanning_several_listing_pages(archived, replica):
     replica.clear_requests()
     result = crawl(replica, out)
     assert summary(result)["new"] == "23"
-    listing = [p for p in replica.paths if p.startswith("/releases")]
+    listing = [p for p in replica.paths if p.startswith(("/releases", "/rss"))]
     # The feed's 10 are all new: it may not hold everything new, so the listing is walked
     # (page 0 has nothing the feed did not give, but was new to the archive: on to page 3).
-    assert listing == ["/releases/feed", "/releases?page=0", "/releases?page=1",
+    assert listing == ["/rss.xml", "/releases?page=0", "/releases?page=1",
                        "/releases?page=2", "/releases?page=3"]
 
 

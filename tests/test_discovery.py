@@ -95,6 +95,9 @@ def test_a_page_that_needs_javascript_gives_nothing():
 
 def test_the_feed_gives_its_releases_newest_first(site):
     assert parse_feed(fetch(site, "/releases/feed")) == [site.url(s) for s in site.slugs[:10]]
+    # the site-wide feed: its speeches are no releases
+    assert b"/speech/" in fetch(site, "/rss.xml")
+    assert parse_feed(fetch(site, "/rss.xml")) == [site.url(s) for s in site.slugs[:10]]
     assert parse_feed(b"not xml at all") == []
 
 

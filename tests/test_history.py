@@ -86,7 +86,7 @@ def test_first_crawl_archives_every_government_and_a_no_op_costs_two_requests(li
     site.clear_requests()
     again = crawl(site, out)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert site.paths == ["/robots.txt", "/releases/feed"]
+    assert site.paths == ["/robots.txt", "/rss.xml"]
     assert summary(again)["requested"] == "2"
 
     # Something new: the feed has it and reaches back to archived releases. Still no search.
@@ -95,7 +95,7 @@ def test_first_crawl_archives_every_government_and_a_no_op_costs_two_requests(li
     site.clear_requests()
     fresh = crawl(site, out)
     assert summary(fresh)["new"] == "1"
-    assert site.paths == ["/robots.txt", "/releases/feed", "/release/fresh-release"]
+    assert site.paths == ["/robots.txt", "/rss.xml", "/release/fresh-release"]
 
     # --full walks every search again; each release is fetched once, though the listing,
     # the search and node links all lead to it.
@@ -252,7 +252,7 @@ def test_the_feed_survives_a_blocked_listing(live_like, tmp_path):
     site.clear_requests()
     quiet = crawl(site, out)
     assert quiet.returncode == 0, quiet.stderr[-3000:]
-    assert site.paths == ["/robots.txt", "/releases/feed"]
+    assert site.paths == ["/robots.txt", "/rss.xml"]
     assert summary(quiet)["blocked"] == "0"
     # Only the listing blocked: new releases still arrive through the feed.
     site.unblock_all()

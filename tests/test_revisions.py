@@ -186,7 +186,7 @@ def test_due_rechecks_are_conditional_most_overdue_first_and_capped(site, archiv
     figures = summary(result)
     assert (figures["rechecked"], figures["not_modified"], figures["unchanged"],
             figures["requested"]) == ("3", "3", "3", "5")
-    assert site.paths[:2] == ["/robots.txt", "/releases/feed"]  # nothing new: the feed says so
+    assert site.paths[:2] == ["/robots.txt", "/rss.xml"]  # nothing new: the feed says so
     asked = release_paths(site)
     assert asked == [f"/release/{site.slugs[i]}" for i in (1, 0, 3)]  # most overdue first
     for _, path, headers in site.requests[2:]:
@@ -204,7 +204,7 @@ def test_due_rechecks_are_conditional_most_overdue_first_and_capped(site, archiv
     assert release_paths(site) == [f"/release/{site.slugs[2]}"]
     site.clear_requests()
     result = crawl(site, out)  # nothing new, nothing due
-    assert site.paths == ["/robots.txt", "/releases/feed"]
+    assert site.paths == ["/robots.txt", "/rss.xml"]
     assert summary(result)["requested"] == "2"
     status = beehive("status", "--out", out, "--json")
     report = json.loads(status.stdout)
@@ -253,7 +253,7 @@ def test_url_fetches_exactly_what_it_names(site, archive):
     execute(out / "ledger.db", "delete from failures")
     site.clear_requests()
     crawl(site, out)
-    assert site.paths == ["/robots.txt", "/releases/feed"]  # the feed: the walk was not cut short
+    assert site.paths == ["/robots.txt", "/rss.xml"]  # the feed: the walk was not cut short
 
 
 def test_crawl_help_documents_the_new_options():
