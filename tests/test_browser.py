@@ -272,6 +272,20 @@ def test_tokens_that_expire_mid_run_are_earned_again(pages, chromium, tmp_path):
     assert sum(path.startswith("/release/") for path in plain(site)) >= len(PAGES)
 
 
+def test_a_search_page_whose_script_shows_nothing_is_asked_again(protected, chromium, tmp_path):
+    """Its script may have met a token that expired under it: the search's own request
+    fails once, and the page shows no results; asked again, it does."""
+    protected.fault("/api/search", "status", 1, status=500)
+    out = tmp_path / "archive"
+    result = browser_crawl(protected, out, chromium, "-s", "BEEHIVE_BROWSER_TIMEOUT=3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert summary(result)["new"] == str(len(PAGES))
+    walks = rows(out / "ledger.db", "select outcome from walks")
+    assert {walk["outcome"] for walk in walks} == {"finished"}
+    first_search = [path for path in navigations(protected) if path.startswith("/search")][0]
+    assert navigations(protected).count(first_search) >= 2
+
+
 def test_a_captcha_stops_the_run_and_nothing_is_stored(pages, chromium, tmp_path):
     out = tmp_path / "archive"
     with Replica(pages, page_size=2, listing="current", search="javascript",

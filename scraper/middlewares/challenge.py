@@ -91,11 +91,15 @@ class ChallengeMiddleware:
             self.stop(f"the site answers with a JavaScript challenge (bot protection), and "
                       f"{self.unavailable}: {HOW_TO_GET_A_BROWSER}")
             raise ChallengeFailed("JavaScript challenge, and no browser")
+        logger.info("JavaScript challenge for %s: asking the browser", request.url)
+        return self.to_browser(request)
+
+    def to_browser(self, request):
+        """The request again, through the browser; given up after MAX_CHALLENGES."""
         challenges = request.meta.get("challenges", 0) + 1
         if challenges > MAX_CHALLENGES:
             raise ChallengeFailed(f"JavaScript challenge {MAX_CHALLENGES} times in a row, "
                                   "though the browser passed it")
-        logger.info("JavaScript challenge for %s: asking the browser", request.url)
         return request.replace(dont_filter=True, meta={
             **request.meta, **self.browser_meta(request.meta), "challenges": challenges})
 
@@ -109,7 +113,7 @@ class ChallengeMiddleware:
         """A page the browser visited and settled: take its token, and hand back the plain
         request again (or, for a page drawn by script, the rendering)."""
         self.stats.inc_value("beehive/browser_requests")
-        cookies, user_agent = request.meta["playwright_page_methods"][0].result
+        settled, cookies, user_agent = request.meta["playwright_page_methods"][0].result
         html = response.text
         if is_captcha(html):
             self.stop(f"blocked by the site's bot protection: {CAPTCHA}")
@@ -118,11 +122,14 @@ class ChallengeMiddleware:
             raise ChallengeFailed("the browser did not get past the JavaScript challenge "
                                   f"within {self.timeout_ms / 1000:.0f} s")
         self.keep_token(cookies, user_agent)
-        plain_meta = {name: value for name, value in request.meta.items()
-                      if not name.startswith("playwright")}
-        if request.meta.get("needs_javascript"):
-            return response
-        return request.replace(meta=plain_meta, dont_filter=True)
+        if not request.meta.get("needs_javascript"):
+            return request.replace(dont_filter=True, meta={
+                name: value for name, value in request.meta.items()
+                if not name.startswith("playwright")})
+        if not settled:  # its script drew nothing: it may have met a token that expired
+            logger.info("%s showed no results: asking the browser again", request.url)
+            return self.to_browser(request)
+        return response
 
     def keep_token(self, cookies: list[dict], user_agent: str) -> None:
         mine = [cookie for cookie in cookies
@@ -152,12 +159,14 @@ class ChallengeMiddleware:
         stop_blocked(self.crawler, reason)
 
 
-async def settle(page, needs_javascript: bool, timeout_ms: float) -> tuple[list[dict], str]:
+async def settle(page, needs_javascript: bool, timeout_ms: float) -> tuple[bool, list, str]:
     """In the browser: wait until the page has settled (SETTLED; one that does not settle
-    in time is judged as it is), then its cookies and the browser's User-Agent."""
+    in time is judged as it is); whether it did, its cookies and the browser's User-Agent."""
+    settled = True
     try:
         await page.wait_for_function(SETTLED, arg=needs_javascript, timeout=timeout_ms)
     except PlaywrightError as error:  # a timeout, or the page went away
+        settled = False
         logger.info("%s had not settled after %.0f s: %s", page.url, timeout_ms / 1000,
                     (str(error).splitlines() or [""])[0])
     try:
@@ -165,4 +174,4 @@ async def settle(page, needs_javascript: bool, timeout_ms: float) -> tuple[list[
     except PlaywrightError:  # the page navigated once more: ask the one it loaded
         await page.wait_for_load_state()
         user_agent = await page.evaluate("navigator.userAgent")
-    return await page.context.cookies(), user_agent
+    return settled, await page.context.cookies(), user_agent
