@@ -269,10 +269,11 @@ def test_a_run_whose_writer_process_is_killed_stops_and_says_why(replica, tmp_pa
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while process.poll() is None and time.monotonic() < deadline:
-        try:
-            if rows(out / "ledger.db", "select count(*) as n from releases")[0]["n"] >= 10:
+        try:  # (a file of our own making here would be no ledger: only an existing one)
+            if (out / "ledger.db").exists() and rows(
+                    out / "ledger.db", "select count(*) as n from releases")[0]["n"] >= 10:
                 break
-        except sqlite3.OperationalError:  # the ledger's file, or its tables, not made yet
+        except sqlite3.OperationalError:  # its tables are not made yet
             pass
         time.sleep(0.05)
     (writer,) = [pid for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children")
