@@ -7,7 +7,9 @@ Tables (plain SQLite; ``sqlite-utils`` and Datasette open it as it is):
   search and export), and the page's content region, zlib-compressed, from which the file
   can be rebuilt offline.
 - ``releases_fts``: FTS5 index over title and body, kept current by triggers.
-- ``failures``: releases whose last attempt failed (or that the site says are gone), with why.
+- ``failures``: releases whose last attempt failed (or that the site says are gone), with why;
+  for a release that answered 404 or 410 before it was ever captured, when to ask again
+  (``next_try``), or since when it is given up (``given_up``).
 - ``aliases``: URLs that led to a release under another canonical URL (``/node/N``, old slugs).
 - ``runs``: one row per crawl or rebuild, with its figures.
 - ``revisions``: every distinct content version of each release (revision 1, 2, …), with the

@@ -90,9 +90,10 @@ def test_a_release_that_404s_on_first_sight_is_captured_by_the_next_run(replica,
 
     replica.publish(SLUG, datetime(2012, 6, 1, tzinfo=timezone.utc))
     replica.clear_requests()
-    second = crawl(replica, out)
+    second = crawl(replica, out, env={"PYTHONWARNINGS": "always"})
     assert second.returncode == 0, second.stderr[-3000:]
     assert summary(second)["new"] == "1"
+    assert "Warning" not in second.stderr and len(second.stderr.splitlines()) == 2
     # the feed reaches back to archived releases: no walk; then the release, after it
     assert replica.paths == ["/robots.txt", "/releases/feed", f"/release/{SLUG}"]
     assert failure(out, url) is None

@@ -50,7 +50,10 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
     An unfinished walk resumes: from page 0 until a page with nothing new, then on from the
     page where it stopped. Seed releases are fetched unless archived. Releases whose last
     attempt failed are tried again last, once the walks and everything they found are done:
-    one that stays blocked can then neither delay nor stop what is new.
+    one that stays blocked can then neither delay nor stop what is new. One that answered
+    404 or 410 before it was ever captured is tried again only when its next try is due
+    (Ledger.retry_failures; ever less often, and not at all once given up), and no walk
+    asks for it in between, but a full run's.
     """
 
     def __init__(self, crawler):
