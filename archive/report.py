@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import IO, Iterator
 
 from archive.governments import spans
-from archive.ledger import NEVER_CAPTURED_GONE, Ledger, decompress
+from archive.ledger import NEVER_CAPTURED_GONE, Ledger, decompress, utc_now
 from archive.parse import SITE, parse_release, reference_slug
 from archive.store import sha256_text
 
@@ -59,16 +59,18 @@ def status(ledger: Ledger) -> dict:
     }
 
 
-def never_captured(ledger: Ledger) -> list[dict]:
+def never_captured(ledger: Ledger, now: str | None = None) -> list[dict]:
     """Releases that answered 404 or 410 before they were ever captured, asked again on a
     schedule (not at once, like other failures): when each first and last answered so, and
-    when it is due again, or since when it is given up. Next due first, given up last."""
+    when it is due again (``due``: the next run asks), or since when it is given up. Next
+    due first, given up last."""
     names = ("url", "kind", "reason", "status", "attempts", "first_failed", "at",
-             "next_try", "given_up", "run_id")
+             "next_try", "given_up", "run_id", "due")
     cursor = ledger.db.execute(
-        f"select {', '.join(names)} from failures where {NEVER_CAPTURED_GONE} "
-        "order by given_up is not null, next_try, given_up, url")
-    return [dict(zip(names, row)) for row in cursor]
+        f"select {', '.join(names[:-1])}, given_up is null and coalesce(next_try <= ?, 1) "
+        f"from failures where {NEVER_CAPTURED_GONE} "
+        "order by given_up is not null, next_try, given_up, url", [now or utc_now()])
+    return [{**dict(zip(names, row)), "due": bool(row[-1])} for row in cursor]
 
 
 def walk_state(row: dict | None) -> str:
@@ -132,8 +134,10 @@ def format_status(report: dict) -> Iterator[str]:
         if failure["given_up"]:
             when = (f"given up {failure['given_up']} (asked only by 'beehive crawl --full', "
                     "--url or --seed)")
+        elif failure["due"]:
+            when = f"next try: the next run (due since {failure['next_try'] or failure['at']})"
         else:
-            when = f"next try {failure['next_try'] or 'the next run'}"
+            when = f"next try {failure['next_try']}"
         yield (f"  {failure['url']}  {failure['kind']}{status}  [{failure['attempts']} "
                f"attempts, first {failure['first_failed']}, last {failure['at']}], {when}")
     history = report["history"]

@@ -87,6 +87,10 @@ def test_a_release_that_404s_on_first_sight_is_captured_by_the_next_run(replica,
     assert (found["kind"], found["status"], found["attempts"]) == ("gone", 404, 1)
     assert found["first_failed"] == found["at"] == found["next_try"]  # due at once
     assert found["given_up"] is None
+    report = json.loads(beehive("status", "--out", out, "--json").stdout)
+    assert [(f["url"], f["due"]) for f in report["never_captured"]] == [(url, True)]
+    assert f"next try: the next run (due since {found['next_try']})" in \
+        beehive("status", "--out", out).stdout
 
     replica.publish(SLUG, datetime(2012, 6, 1, tzinfo=timezone.utc))
     replica.clear_requests()
@@ -142,8 +146,8 @@ def test_a_release_that_stays_gone_is_asked_on_the_schedule_then_given_up(site, 
     report = json.loads(beehive("status", "--out", out, "--json").stdout)
     assert report["failures"] == []  # none that the next run asks for at once
     (waiting,) = report["never_captured"]
-    assert (waiting["url"], waiting["next_try"], waiting["given_up"]) == (
-        url, row["next_try"], None)
+    assert (waiting["url"], waiting["next_try"], waiting["given_up"], waiting["due"]) == (
+        url, row["next_try"], None, False)
     text = beehive("status", "--out", out).stdout
     assert f"{url}  gone (HTTP 404)" in text and f"next try {row['next_try']}" in text
 
@@ -161,6 +165,7 @@ def test_a_release_that_stays_gone_is_asked_on_the_schedule_then_given_up(site, 
     report = json.loads(beehive("status", "--out", out, "--json").stdout)
     (given_up,) = report["never_captured"]
     assert given_up["given_up"] == row["given_up"] and given_up["next_try"] is None
+    assert given_up["due"] is False
     text = beehive("status", "--out", out).stdout
     line = next(line for line in text.splitlines() if url in line)
     assert f"first {given_up['first_failed']}" in line and f"last {given_up['at']}" in line
