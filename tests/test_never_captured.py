@@ -196,6 +196,21 @@ def test_a_release_a_seed_file_named_is_asked_again_without_it(site, tmp_path):
     assert failure(out, url) is None
 
 
+def test_a_full_run_asks_for_one_given_up_that_no_walk_lists(site, tmp_path):
+    out, url, path = tmp_path / "archive", site.url(SLUG), f"/release/{SLUG}"
+    seeds = tmp_path / "urls.txt"
+    seeds.write_text(url + "\n")
+    assert summary(crawl(site, out, "--seed", seeds))["gone"] == "1"
+    pass_time(out, GONE_GIVE_UP_AFTER)
+    site.clear_requests()
+    assert summary(crawl(site, out))["gone"] == "1"  # due, and 90 days of 404s
+    assert failure(out, url)["given_up"] and asked(site, path) == 1
+    crawl(site, out)
+    assert asked(site, path) == 0
+    crawl(site, out, "--full")
+    assert asked(site, path) == 1
+
+
 def test_a_release_the_search_named_is_asked_again(tmp_path):
     """A listing of the current government only: the search alone names a 2020 release."""
     pages = tmp_path / "pages"
