@@ -143,7 +143,9 @@ def release_urls(ctx, param, values):
 @click.option("--full", is_flag=True,
               help="Walk the whole listing and every government's search, and fetch every "
                    "release again (picks up edits), instead of stopping at the first page "
-                   "with nothing new. Also tries again a search that gave no results.")
+                   "with nothing new. Also tries again a search that gave no results, and "
+                   "releases that answered 404 before they were ever captured, given up or "
+                   "not yet due.")
 @click.option("--seed", "seeds", multiple=True, metavar="FILE",
               type=click.Path(exists=True, dir_okay=False),
               help="Also fetch the releases this file names, unless archived: one URL a line "
@@ -190,14 +192,16 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
     run walks the whole listing, and the site's search for each government
     since 1993 (the listing covers the current government only); a run after
     one that was interrupted resumes the walks where they stopped. Releases
-    that failed last time are tried again once the walks are done, and
-    archived releases whose recheck is due (on a schedule by age) are asked
-    again with conditional requests: an edit becomes a new revision. Where the
-    site's bot protection answers with its JavaScript challenge, a headless
-    browser passes it and plain requests reuse the token it earns (--browser);
-    the search is read through it. Prints warnings only, a live progress line
-    when stderr is a terminal, and one line starting 'beehive summary:' at the
-    end.
+    that failed last time are tried again once the walks are done (one that
+    answered 404 before it was ever captured: by the next run, then after 1
+    hour, 6 hours, 1 day, 1 week and monthly, until 90 days of 404s give it
+    up), and archived releases whose recheck is due (on a schedule by age) are
+    asked again with conditional requests: an edit becomes a new revision.
+    Where the site's bot protection answers with its JavaScript challenge, a
+    headless browser passes it and plain requests reuse the token it earns
+    (--browser); the search is read through it. Prints warnings only, a live
+    progress line when stderr is a terminal, and one line starting 'beehive
+    summary:' at the end.
 
     \b
     beehive crawl
@@ -479,7 +483,9 @@ def status(out, db, as_json, check, max_age):
     Releases archived, revisions held, releases due for a recheck and gone from
     the site, the oldest and newest, the last run and its figures (and why it
     ended as it did), and every release whose last attempt failed, with the
-    reason.
+    reason; apart from them, releases that answered 404 or 410 before they were
+    ever captured, with when they first and last did, and their next try (or,
+    after 90 days of 404s, since when they are given up).
 
     \b
     beehive status

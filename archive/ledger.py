@@ -7,7 +7,9 @@ Tables (plain SQLite; ``sqlite-utils`` and Datasette open it as it is):
   search and export), and the page's content region, zlib-compressed, from which the file
   can be rebuilt offline.
 - ``releases_fts``: FTS5 index over title and body, kept current by triggers.
-- ``failures``: releases whose last attempt failed (or that the site says are gone), with why.
+- ``failures``: releases whose last attempt failed (or that the site says are gone), with why;
+  for a release that answered 404 or 410 before it was ever captured, when to ask again
+  (``next_try``), or since when it is given up (``given_up``).
 - ``aliases``: URLs that led to a release under another canonical URL (``/node/N``, old slugs).
 - ``runs``: one row per crawl or rebuild, with its figures.
 - ``revisions``: every distinct content version of each release (revision 1, 2, …), with the
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from archive.schedule import Schedule, iso, parse_iso
+from archive.schedule import Schedule, gone_next_try, iso, parse_iso
 
 
 def utc_now() -> str:
@@ -94,6 +96,16 @@ CHANGE_COLUMNS = {"id": int, "at": str, "kind": str, "url": str, "path": str,
 # JavaScript) or "forbidden" (by robots.txt).
 WALK_COLUMNS = {"name": str, "page": int, "finished": int, "reported": int,
                 "started": str, "updated": str, "run_id": int, "outcome": str}
+# A failure's schedule (schema version 2): ``first_failed``, when its first failed attempt
+# was; ``next_try``, when to ask again for a release that answered 404 or 410 before it was
+# ever captured (schedule.gone_next_try; null for other failures, asked again by every run,
+# and for an archived release gone, which its recheck schedule asks again); ``given_up``,
+# when such a release had answered 404 for so long that runs stopped asking for it.
+FAILURE_COLUMNS = {"url": str, "kind": str, "reason": str, "status": int, "run_id": int,
+                   "at": str, "attempts": int,
+                   "first_failed": str, "next_try": str, "given_up": str}
+# A failure of a release the archive never held that the site says is gone (404 or 410).
+NEVER_CAPTURED_GONE = "kind = 'gone' and url not in (select url from releases)"
 RUN_COLUMNS = {"id": int, "command": str, "started": str, "ended": str, "requested": int,
                "new": int, "updated": int, "unchanged": int, "failed": int, "gone": int,
                "blocked": int, "outcome": str, "walk_finished": int, "elapsed": float,
@@ -193,10 +205,12 @@ class Ledger:
             version = db.execute("pragma user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
                 self._migrate(version)
-            elif "page_url" not in db["revisions"].columns_dict:
+            elif ("page_url" not in db["revisions"].columns_dict
+                  or "next_try" not in db["failures"].columns_dict):
                 # made by a development build of this version: columns added since
                 with db.atomic():
                     self._add_missing_columns()
+                    self._migrate_failures_to_2()
             return
         # Not one transaction: enable_fts runs a script, which commits. A ledger left half
         # made has user_version 0 and is completed by the migration the next time.
@@ -211,11 +225,7 @@ class Ledger:
     def _create_tables(self) -> None:
         """Every table but ``releases``; in a new ledger and, where missing, an old one."""
         db = self.db
-        db["failures"].create(
-            {"url": str, "kind": str, "reason": str, "status": int, "run_id": int,
-             "at": str, "attempts": int},
-            pk="url", if_not_exists=True,
-        )
+        db["failures"].create(FAILURE_COLUMNS, pk="url", if_not_exists=True)
         db["aliases"].create({"url": str, "canonical": str}, pk="url", if_not_exists=True)
         db["runs"].create(RUN_COLUMNS, pk="id", if_not_exists=True)
         db["revisions"].create(REVISION_COLUMNS, pk=("url", "revision"), if_not_exists=True)
@@ -231,6 +241,8 @@ class Ledger:
             self._create_tables()
             if version < 1:
                 self._migrate_to_1()
+            if version < 2:
+                self._migrate_failures_to_2()
             db.execute(f"pragma user_version = {SCHEMA_VERSION}")
 
     def _migrate_to_1(self) -> None:
@@ -266,10 +278,20 @@ class Ledger:
         self.db.conn.executemany(
             "update releases set next_check = ? where url = ? and next_check is null", checks)
 
+    def _migrate_failures_to_2(self) -> None:
+        """Failures get their schedule: each failed first when it last failed (all that
+        is known), and a release that answered 404 or 410 before it was ever captured
+        (which earlier versions never asked again) is due at once, so the next run asks
+        for it. Idempotent: only what is missing is filled in."""
+        self.db.execute("update failures set first_failed = at where first_failed is null")
+        self.db.execute(f"update failures set next_try = at where {NEVER_CAPTURED_GONE} "
+                        "and next_try is null and given_up is null")
+
     def _add_missing_columns(self) -> None:
         db = self.db
         for table, columns in (("releases", RELEASE_COLUMNS), ("runs", RUN_COLUMNS),
-                               ("revisions", REVISION_COLUMNS), ("walks", WALK_COLUMNS)):
+                               ("revisions", REVISION_COLUMNS), ("walks", WALK_COLUMNS),
+                               ("failures", FAILURE_COLUMNS)):
             if table in db.table_names():
                 have = db[table].columns_dict
                 for name, kind in columns.items():
@@ -293,10 +315,21 @@ class Ledger:
             "select canonical from aliases where url = :u limit 1", {"u": url}).fetchone()
         return row[0] if row else None
 
-    def retry_failures(self) -> list[tuple[str, str]]:
-        """(url, kind) of releases whose last attempt failed: the next run tries them again."""
+    def retry_failures(self, now: str | None = None) -> list[tuple[str, str]]:
+        """(url, kind) of releases whose last attempt failed: the next run tries them again.
+        A release that answered 404 or 410 before it was ever captured only when its next
+        try is due and it is not given up (an archived one gone is its recheck's business)."""
         return self.db.execute(
-            "select url, kind from failures where kind != 'gone' order by at").fetchall()
+            f"select url, kind from failures where kind != 'gone' or ({NEVER_CAPTURED_GONE} "
+            "and given_up is null and (next_try is null or next_try <= ?)) order by at",
+            [now or utc_now()]).fetchall()
+
+    def gone_not_due(self, now: str | None = None) -> list[str]:
+        """Releases that answered 404 or 410 before they were ever captured and are not to
+        be asked for now: their next try is not due, or they are given up."""
+        return [row[0] for row in self.db.execute(
+            f"select url from failures where {NEVER_CAPTURED_GONE} "
+            "and (given_up is not null or next_try > ?) order by url", [now or utc_now()])]
 
     def last_walk_finished(self) -> bool:
         """Did the newest crawl walk its listing to a natural stop?
@@ -564,25 +597,38 @@ class Ledger:
 
     def record_failure(self, url: str, kind: str, reason: str, status: int | None,
                        run_id: int | None) -> None:
-        """Remember why a release could not be captured; a gone release keeps its file."""
+        """Remember why a release could not be captured; a gone release keeps its file.
+        One that answered 404 or 410 before it was ever captured gets its next try (or is
+        given up): see schedule.gone_next_try."""
         now = utc_now()
         with self.transaction():
             old = list(self.db["failures"].rows_where("url = ?", [url]))
-            self.db["failures"].upsert(
-                {"url": url, "kind": kind, "reason": reason, "status": status,
-                 "run_id": run_id, "at": now,
-                 "attempts": (old[0]["attempts"] if old else 0) + 1},
-                pk="url",
-            )
+            old = old[0] if old else {}
             release = kind == "gone" and self.db.execute(
                 "select path, sha256, gone, published from releases where url = ?",
                 [url]).fetchone()
+            failure = {"url": url, "kind": kind, "reason": reason, "status": status,
+                       "run_id": run_id, "at": now, "attempts": old.get("attempts", 0) + 1,
+                       "first_failed": old.get("first_failed") or old.get("at") or now,
+                       "next_try": None, "given_up": None}
+            if kind == "gone" and not release:
+                failure.update(self._gone_schedule(failure, old.get("given_up")))
+            self.db["failures"].upsert(failure, pk="url")
             if release:
                 path, sha256, gone, published = release
                 # Asked again on the schedule: the site sometimes restores a release.
                 self._update(url, {"gone": now, **self._checked(url, published, {})})
                 if not gone:
                     self.log_change("gone", url, path, sha256, self._revision(url))
+
+    @staticmethod
+    def _gone_schedule(failure: dict, given_up: str | None) -> dict:
+        """next_try and given_up of a release never captured that answered 404 or 410."""
+        next_try = gone_next_try(parse_iso(failure["first_failed"]), failure["attempts"],
+                                 parse_iso(failure["at"]))
+        if next_try is None:
+            return {"next_try": None, "given_up": given_up or failure["at"]}
+        return {"next_try": iso(next_try), "given_up": None}
 
     def not_modified(self, url: str, etag: str | None, last_modified: str | None) -> None:
         """The site answered a recheck with 304: the release is as captured. Seen now,

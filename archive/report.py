@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import IO, Iterator
 
 from archive.governments import spans
-from archive.ledger import Ledger, decompress
+from archive.ledger import NEVER_CAPTURED_GONE, Ledger, decompress, utc_now
 from archive.parse import SITE, parse_release, reference_slug
 from archive.store import sha256_text
 
@@ -42,7 +42,8 @@ def status(ledger: Ledger) -> dict:
     ends = "select date, published, title, url, path from releases order by published {}, url limit 1"
     failures = [dict(zip(("url", "kind", "reason", "status", "attempts", "at", "run_id"), row))
                 for row in db.execute("select url, kind, reason, status, attempts, at, run_id "
-                                      "from failures order by at, url")]
+                                      f"from failures where not ({NEVER_CAPTURED_GONE}) "
+                                      "order by at, url")]
     return {
         "ledger": str(ledger.path),
         "releases": ledger.count(),
@@ -50,11 +51,26 @@ def status(ledger: Ledger) -> dict:
         "newest": _release_summary(db.execute(ends.format("desc")).fetchone()),
         "last_run": ledger.last_run(),
         "failures": failures,
+        "never_captured": never_captured(ledger),
         "revisions": db.execute("select count(*) from revisions").fetchone()[0],
         "due": ledger.due_count(),
         "gone": db.execute("select count(*) from releases where gone is not null").fetchone()[0],
         "history": history(ledger),
     }
+
+
+def never_captured(ledger: Ledger, now: str | None = None) -> list[dict]:
+    """Releases that answered 404 or 410 before they were ever captured, asked again on a
+    schedule (not at once, like other failures): when each first and last answered so, and
+    when it is due again (``due``: the next run asks), or since when it is given up. Next
+    due first, given up last."""
+    names = ("url", "kind", "reason", "status", "attempts", "first_failed", "at",
+             "next_try", "given_up", "run_id", "due")
+    cursor = ledger.db.execute(
+        f"select {', '.join(names[:-1])}, given_up is null and coalesce(next_try <= ?, 1) "
+        f"from failures where {NEVER_CAPTURED_GONE} "
+        "order by given_up is not null, next_try, given_up, url", [now or utc_now()])
+    return [{**dict(zip(names, row)), "due": bool(row[-1])} for row in cursor]
 
 
 def walk_state(row: dict | None) -> str:
@@ -110,6 +126,21 @@ def format_status(report: dict) -> Iterator[str]:
         status = f" (HTTP {failure['status']})" if failure["status"] else ""
         yield (f"  {failure['url']}  {failure['kind']}{status}: {failure['reason']}  "
                f"[{failure['attempts']} attempts, last {failure['at']}]")
+    waiting = report["never_captured"]
+    if waiting:
+        yield (f"answered 404 or 410 before they were ever captured, asked again on a "
+               f"schedule: {len(waiting)}")
+    for failure in waiting:
+        status = f" (HTTP {failure['status']})" if failure["status"] else ""
+        if failure["given_up"]:
+            when = (f"given up {failure['given_up']} (asked only by 'beehive crawl --full', "
+                    "--url or --seed)")
+        elif failure["due"]:
+            when = f"next try: the next run (due since {failure['next_try'] or failure['at']})"
+        else:
+            when = f"next try {failure['next_try']}"
+        yield (f"  {failure['url']}  {failure['kind']}{status}  [{failure['attempts']} "
+               f"attempts, first {failure['first_failed']}, last {failure['at']}], {when}")
     history = report["history"]
     missing = [row for row in history if not row["walk_finished"]]
     if missing:

@@ -131,3 +131,31 @@ def iso(moment: datetime) -> str:
 def parse_iso(text: str) -> datetime:
     """A ledger timestamp (``…Z``, with or without fractions) as an aware datetime."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# -- releases that answered 404 or 410 before they were ever captured ---------------------
+# The site sometimes lists a release before its page is up (an embargo lifts late, a cache is
+# stale) or unpublishes one for a while. Such a release is asked again by the next run, then
+# ever less often, so that one that never comes costs a handful of requests a month, not one
+# a run; after GONE_GIVE_UP_AFTER of 404s it is no longer asked (a full crawl, --url or a
+# seed file still ask for it).
+GONE_RETRY_DELAYS = (timedelta(0), timedelta(hours=1), timedelta(hours=6), timedelta(days=1),
+                     timedelta(weeks=1), timedelta(days=30))
+GONE_GIVE_UP_AFTER = timedelta(days=90)
+
+
+def gone_retry_delay(attempts: int) -> timedelta:
+    """How long to wait before asking again for a never-captured release that has answered
+    404 or 410 ``attempts`` times (1 after the first): nothing (the next run), 1 hour,
+    6 hours, 1 day, 1 week, then 30 days each time."""
+    return GONE_RETRY_DELAYS[min(max(attempts, 1), len(GONE_RETRY_DELAYS)) - 1]
+
+
+def gone_next_try(first_failed: datetime, attempts: int, now: datetime,
+                  give_up_after: timedelta = GONE_GIVE_UP_AFTER) -> datetime | None:
+    """When to ask again for a never-captured release that answered 404 or 410 ``now``, for
+    the ``attempts``-th time since ``first_failed``; None when that is ``give_up_after`` or
+    more ago: given up."""
+    if now - first_failed >= give_up_after:
+        return None
+    return now + gone_retry_delay(attempts)

@@ -109,7 +109,8 @@ def metadata(database: str) -> dict:
                 "failures": {
                     "title": "Failures",
                     "description": "Releases whose last attempt failed, and why; the next "
-                                   "crawl tries them again.",
+                                   "crawl tries them again (one that answered 404 before "
+                                   "it was ever captured: at next_try, unless given_up).",
                 },
                 "aliases": {"title": "Aliases",
                             "description": "URLs that led to a release under another URL."},

@@ -50,7 +50,10 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
     An unfinished walk resumes: from page 0 until a page with nothing new, then on from the
     page where it stopped. Seed releases are fetched unless archived. Releases whose last
     attempt failed are tried again last, once the walks and everything they found are done:
-    one that stays blocked can then neither delay nor stop what is new.
+    one that stays blocked can then neither delay nor stop what is new. One that answered
+    404 or 410 before it was ever captured is tried again only when its next try is due
+    (Ledger.retry_failures; ever less often, and not at all once given up), and no walk
+    asks for it in between, but a full run's.
     """
 
     def __init__(self, crawler):
@@ -79,6 +82,13 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         # Last run's failures wait for the end of the walks (retry_failures): listed again,
         # they are neither fetched in a walk nor a reason to walk on.
         self.failed_before = dict(self.ledger.retry_failures())
+        # Releases that answered 404 or 410 before they were ever captured, not due again
+        # yet or given up: no walk asks for them (nor counts them as new), except a full
+        # run's, which asks for everything, and then for them too if no walk listed them.
+        not_due = self.ledger.gone_not_due()
+        if self.full:
+            self.failed_before.update(dict.fromkeys(not_due, "gone"))
+        self.held_back = set() if self.full else set(self.failed_before) | set(not_due)
         self.retried = False
         self.stats.set_value("beehive/backfill", self.walk_everything)
         for signal in (signals.item_scraped, signals.item_dropped, signals.item_error,
@@ -180,8 +190,8 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
             else:
                 listed += 1
                 url = item.meta["release_url"]
-                if url in self.failed_before and not self.full:
-                    continue  # tried again after the walks (retry_failures)
+                if url in self.held_back:
+                    continue  # tried again after the walks (retry_failures), or not yet
                 canonical = self.ledger.canonical_url(url)
                 new += self.is_new(url, canonical)
                 if self.wanted(item, canonical):
@@ -221,8 +231,8 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
             elif isinstance(item, scrapy.Request) and "release_url" in item.meta:
                 url = item.meta["release_url"]
                 oldest = (url, self.ledger.canonical_url(url))
-                if url in self.failed_before and not self.full:
-                    continue  # tried again after the walks (retry_failures)
+                if url in self.held_back:
+                    continue  # tried again after the walks (retry_failures), or not yet
                 if self.wanted(item, oldest[1]):
                     yield item
             else:
