@@ -99,7 +99,7 @@ def test_a_release_that_404s_on_first_sight_is_captured_by_the_next_run(replica,
     assert summary(second)["new"] == "1"
     assert "Warning" not in second.stderr and len(second.stderr.splitlines()) == 2
     # the feed reaches back to archived releases: no walk; then the release, after it
-    assert replica.paths == ["/robots.txt", "/releases/feed", f"/release/{SLUG}"]
+    assert replica.paths == ["/robots.txt", "/rss.xml", f"/release/{SLUG}"]
     assert failure(out, url) is None
     (release,) = rows(out / "ledger.db", "select path from releases where url = ?", [url])
     assert (out / release["path"]).is_file()
