@@ -241,6 +241,7 @@ class Replica:
         self._blocked_all: int | None = None
         self._blocked_except_feeds = False
         self._requests: list[tuple[str, str, dict]] = []
+        self._arrivals: list[float] = []  # time.monotonic() of each request, in step
         self._synth_counter = itertools.count()
         self._ordered: list[Release] | None = None
         self._server: ThreadingHTTPServer | None = None
@@ -536,9 +537,16 @@ class Replica:
         with self._lock:
             return [p for _, p, _ in self._requests]
 
+    @property
+    def arrivals(self) -> list[float]:
+        """When each request of ``requests`` arrived (time.monotonic())."""
+        with self._lock:
+            return list(self._arrivals)
+
     def clear_requests(self) -> None:
         with self._lock:
             self._requests.clear()
+            self._arrivals.clear()
 
     # ------------------------------------------------------------------ server
 
@@ -587,6 +595,7 @@ class Replica:
     def _log(self, method: str, path: str, headers) -> None:
         with self._lock:
             self._requests.append((method, path, Headers(headers.items())))
+            self._arrivals.append(time.monotonic())
 
     def _take_fault(self, path: str) -> dict | None:
         bare = path.split("?", 1)[0]

@@ -269,6 +269,17 @@ def test_tokens_that_expire_mid_run_are_earned_again(pages, chromium, tmp_path):
     assert int(figures["tokens"]) >= 3 and site.tokens_issued == int(figures["tokens"])
     # Plain requests still carried each token while it held: most releases came plainly.
     assert sum(path.startswith("/release/") for path in plain(site)) >= len(PAGES)
+    # The same delay between any two fetches of the crawl's, browser or not: its plain
+    # requests and the browser's navigations, less the challenge's own reloads (after its
+    # POST) and the page's own script and data requests.
+    fetches, after_post = [], False
+    for (method, path, headers), at in zip(site.requests, site.arrivals):
+        navigation = headers.get("Sec-Fetch-Mode") == "navigate"
+        if "Sec-Fetch-Mode" not in headers or navigation and not after_post:
+            fetches.append(at)
+        after_post = method == "POST" or after_post and not navigation
+    gaps = [later - earlier for earlier, later in zip(fetches, fetches[1:])]
+    assert len(fetches) > 20 and min(gaps) >= 0.45, sorted(gaps)[:5]
 
 
 def test_a_search_page_whose_script_shows_nothing_is_asked_again(protected, chromium, tmp_path):

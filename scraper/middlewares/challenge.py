@@ -22,6 +22,7 @@ good for some 12 to 15 minutes) and sees the page. So:
 from __future__ import annotations
 
 import logging
+from time import monotonic
 from urllib.parse import urlsplit
 
 from scrapy.exceptions import IgnoreRequest
@@ -113,6 +114,7 @@ class ChallengeMiddleware:
         """A page the browser visited and settled: take its token, and hand back the plain
         request again (or, for a page drawn by script, the rendering)."""
         self.stats.inc_value("beehive/browser_requests")
+        self.delay_from_now(request)
         settled, cookies, user_agent = request.meta["playwright_page_methods"][0].result
         html = response.text
         if is_captcha(html):
@@ -130,6 +132,14 @@ class ChallengeMiddleware:
             logger.info("%s showed no results: asking the browser again", request.url)
             return self.to_browser(request)
         return response
+
+    def delay_from_now(self, request) -> None:
+        """A browser visit takes seconds, and Scrapy counts DOWNLOAD_DELAY from when a
+        request starts: counted from the visit's end instead, the site sees the same
+        delay between any two fetches, browser or not."""
+        slot = self.crawler.engine.downloader.slots.get(request.meta.get("download_slot"))
+        if slot is not None:
+            slot.lastseen = monotonic()
 
     def keep_token(self, cookies: list[dict], user_agent: str) -> None:
         mine = [cookie for cookie in cookies
