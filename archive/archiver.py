@@ -239,7 +239,10 @@ class Archiver:
         rows, seen_urls, moved = [], [], []
         for one, requested in zip(placed, requested_urls):
             item, old = one.item, one.old
-            if seen and one.saved.outcome == "unchanged":
+            # An imported release fetched for the first time becomes captured (its row gets
+            # the region and the page's fields) even when its file is already right.
+            imported = bool(old and old.get("origin") == "imported")
+            if seen and one.saved.outcome == "unchanged" and not imported:
                 seen_urls.append((item, requested, old))
             elif seen or not one.row_current:
                 # A rebuild also updates a row whose file was right but whose fields the
