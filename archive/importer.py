@@ -227,10 +227,16 @@ def walk_files(releases: Path) -> Iterator[tuple[str, Path | None]]:
 def head_url(data: bytes) -> str | None:
     """The url line of a file's front matter, read cheaply (the first pass)."""
     end = data.find(b"\n---", 3)
-    match = URL_LINE.search(data, 0, end if end > 0 else len(data))
+    if not data.startswith(b"---\n") or end < 0:
+        return None  # no front matter (in its first bytes): refused as such, no claim
+    try:
+        data[:end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # not UTF-8: refused as such
+    match = URL_LINE.search(data, 0, end)
     if not match:
         return None
-    value = match.group(1).decode("utf-8", "replace")
+    value = match.group(1).decode("utf-8")
     if value[:1] in ("'", '"'):
         try:
             value = str(yaml.safe_load(value))
