@@ -616,6 +616,28 @@ class Ledger:
                                 "on conflict (url) do update set canonical = excluded.canonical",
                                 [other, url])
 
+    def adopt(self, imported_url: str, url: str, slug: str) -> bool:
+        """An imported release (not yet captured) is the one at ``url``: it takes that URL
+        and slug, its revisions and change-log entries keep theirs, and its old URL becomes
+        an alias. Nothing happens unless the archive holds it imported and nothing at
+        ``url`` yet. One transaction; returns whether it happened."""
+        with self.transaction():
+            if not self.db.execute("select 1 from releases where url = ? and origin = "
+                                   "'imported'", [imported_url]).fetchone() or \
+                    self.db.execute("select 1 from releases where url = ?", [url]).fetchone():
+                return False
+            self.db.execute("update releases set url = ?, slug = ? where url = ?",
+                            [url, slug, imported_url])
+            self.db.execute("update revisions set url = ?, page_url = coalesce(page_url, ?) "
+                            "where url = ?", [url, imported_url, imported_url])
+            self.db.execute("update aliases set canonical = ? where canonical = ?",
+                            [url, imported_url])
+            self.db.execute("insert into aliases (url, canonical) values (?, ?) on conflict "
+                            "(url) do update set canonical = excluded.canonical",
+                            [imported_url, url])
+            self.db.execute("delete from failures where url = ?", [imported_url])
+        return True
+
     def record_failure(self, url: str, kind: str, reason: str, status: int | None,
                        run_id: int | None) -> None:
         """Remember why a release could not be captured; a gone release keeps its file."""

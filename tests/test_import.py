@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -431,3 +432,36 @@ def test_a_recheck_turns_an_imported_release_into_a_captured_one(live_like, tmp_
     (out / imported_path).write_bytes((out / imported_path).read_bytes() + b"\nhand edit")
     verify = beehive("verify", "--out", out)
     assert verify.returncode == 1 and f"modified: {imported_path}" in verify.stdout
+
+
+def test_a_release_whose_slug_the_reference_folds_is_adopted_by_its_capture(live_like, tmp_path):
+    """The reference folds a slug with a macron (%-escaped in the URL) to ASCII, in its file
+    name and its url: the capture of the page finds the imported release all the same."""
+    site, out = live_like, tmp_path / "archive"
+    slug = "te-wiki-o-te-reo-m%C4%81ori-celebrated"
+    url = site.publish(slug, site.published(site.slugs[0]) + timedelta(hours=1))
+    folded = "https://www.beehive.govt.nz/release/te-wiki-o-te-reo-maori-celebrated"
+    scratch = tmp_path / "scratch"
+    assert crawl(site, scratch, "--url", url).returncode == 0
+    [(path, data)] = tree(scratch).items()
+    assert f"url: {folded}\n".encode() in data and "te-reo-maori-celebrated" in path
+    source = reference(tmp_path, zero_dated=False)
+    (source / path).parent.mkdir(parents=True, exist_ok=True)
+    (source / path).write_bytes(data)
+    imported = import_(source, out)
+    assert imported.returncode == 0 and summary(imported)["imported"] == "52", imported.stderr
+    db = out / "ledger.db"
+    assert rows(db, "select origin from releases where url = ?", [folded]) == \
+        [{"origin": "imported"}]
+    result = crawl(site, out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (summary(result)["new"], summary(result)["failed"]) == ("0", "0")
+    assert rows(db, "select * from releases where url = ?", [folded]) == []
+    row = rows(db, "select * from releases where url = ?", [url])[0]
+    assert row["origin"] == "captured" and row["path"] == path and row["region"] is not None
+    assert rows(db, "select revision, source from revisions where url = ?", [url]) == \
+        [{"revision": 1, "source": "import"}]
+    assert rows(db, "select canonical from aliases where url = ?", [folded]) == \
+        [{"canonical": url}]
+    assert tree(out)[path] == data
+    assert beehive("verify", "--out", out).returncode == 0
