@@ -465,3 +465,19 @@ def test_a_release_whose_slug_the_reference_folds_is_adopted_by_its_capture(live
         [{"canonical": url}]
     assert tree(out)[path] == data
     assert beehive("verify", "--out", out).returncode == 0
+
+
+def test_an_import_into_an_archive_in_use_is_exit_4_and_changes_nothing(tmp_path):
+    from archive.archiver import Archiver
+
+    source, out = reference(tmp_path), tmp_path / "archive"
+    holder = Archiver(out).lock()
+    try:
+        result = import_(source, out)
+    finally:
+        holder.close()
+    assert result.returncode == 4
+    assert result.stderr.startswith("beehive: error: another beehive run is using ")
+    assert len(result.stderr.splitlines()) == 1
+    assert rows(out / "ledger.db", "select * from releases") == []
+    assert not (out / "releases").exists()
