@@ -95,6 +95,8 @@ class Good:
     fields: dict  # the ledger's parsed fields (as ledger.release_fields gives them)
     body: str
     sha256: str
+    document: bytes  # the text, zlib-compressed: revision 1's (compressed here, in the
+    # checking thread, not in the one that writes the ledger)
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,8 @@ def check_file(path: str, data: bytes, today: str | None = None) -> Good | Refus
         return Refused(path, MISPLACED, f"its date and url say {theirs}", site_url)
     fields = {"slug": slug, "title": title, "published": f"{day}T00:00:00Z", "date": day,
               "nz_date": None, **lists}
-    return Good(ours, url, text, fields, body_of(text), sha256_text(text))
+    return Good(ours, url, text, fields, body_of(text), sha256_text(text),
+                zlib.compress(data, 6))
 
 
 def list_item(item) -> str:
@@ -483,7 +486,7 @@ def record(archiver: Archiver, fresh: list[Good], source: str) -> None:
                              fields["portfolios"], fields["attachments"], good.body, good.path,
                              good.sha256, now, now, next_check))
             revisions.append((good.url, now, good.sha256, ledger.run_id,
-                              zlib.compress(good.text.encode("utf-8"), 6), source))
+                              good.document, source))
             changes.append((change_time(at), good.url, good.path, good.sha256, ledger.run_id))
             at += timedelta(microseconds=1)
         db.conn.executemany(
