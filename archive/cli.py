@@ -793,8 +793,12 @@ def import_(source, out, db):
         if sys.stderr.isatty():
             from tqdm import tqdm
 
+            import shutil
+
+            # A terminal that reports no size (0 x 0) would get nothing at all from tqdm.
+            size = shutil.get_terminal_size(fallback=(100, 24))
             bar = tqdm(desc="importing", unit=" files", file=sys.stderr, total=None,
-                       mininterval=0.25)
+                       mininterval=0.25, ncols=size.columns, nrows=size.lines)
 
             def on_total(total):
                 bar.total = total

@@ -481,3 +481,29 @@ def test_an_import_into_an_archive_in_use_is_exit_4_and_changes_nothing(tmp_path
     assert len(result.stderr.splitlines()) == 1
     assert rows(out / "ledger.db", "select * from releases") == []
     assert not (out / "releases").exists()
+
+
+def test_a_progress_bar_on_a_terminal_only(tmp_path):
+    import pty
+
+    source = reference(tmp_path)
+    main, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "archive", "import", str(source),
+                                "--out", str(tmp_path / "archive")],
+                               stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert process.wait(timeout=60) == 0
+    os.close(main)
+    assert b"importing: 100%" in shown and b"53/53" in shown
+    # Not on a pipe (every other test here): just the report.
+    plain = import_(source, tmp_path / "other")
+    assert "importing" not in plain.stderr and "\r" not in plain.stderr
