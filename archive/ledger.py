@@ -367,15 +367,14 @@ class Ledger:
 
     def imported_by_title(self, title: str, date: str) -> str | None:
         """The URL of the imported, not yet captured release with this title published on
-        this UTC date (YYYY-MM-DD), when exactly one such release matches: how a search
-        result that links a release as /node/<n> is known without fetching it. Imported
-        releases are published at midnight of their date (the file gives no time), so the
-        lookup is one probe of the ``published`` index."""
+        this UTC date (YYYY-MM-DD), when it is the only release the archive holds with that
+        title and date (imported or captured): how a search result that links a release as
+        /node/<n> is known without fetching it. One range of the ``published`` index."""
         wanted = match_title(title)
-        found = [url for url, other in self.db.execute(
-            "select url, title from releases where published = ? and origin = 'imported'",
-            [f"{date}T00:00:00Z"]) if match_title(other) == wanted]
-        return found[0] if len(found) == 1 else None
+        found = [(url, origin) for url, other, origin in self.db.execute(
+            "select url, title, origin from releases where published >= ? and published < ?",
+            [date, date + "U"]) if match_title(other) == wanted]  # 'T' < 'U': the whole day
+        return found[0][0] if len(found) == 1 and found[0][1] == "imported" else None
 
     def imported_pending(self) -> tuple[int, str | None]:
         """How many releases are imported and not yet captured, and when the last of them

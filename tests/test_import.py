@@ -507,3 +507,28 @@ def test_a_progress_bar_on_a_terminal_only(tmp_path):
     # Not on a pipe (every other test here): just the report.
     plain = import_(source, tmp_path / "other")
     assert "importing" not in plain.stderr and "\r" not in plain.stderr
+
+
+def test_a_search_result_is_known_by_title_and_date_only_when_unambiguous(tmp_path):
+    from archive.ledger import Ledger
+
+    out = tmp_path / "archive"
+    assert import_(reference(tmp_path), out).returncode == 0
+    title = "Japan and New Zealand seek to reinvigorate trade and economic relations"
+    url = "https://www.beehive.govt.nz/release/" + Path(JAPAN).stem[11:]
+    ledger = Ledger(out / "ledger.db")
+    try:
+        assert ledger.imported_by_title(title, "2006-11-13") == url
+        assert ledger.imported_by_title("  japan AND new zealand seek to reinvigorate trade "
+                                        "and economic\nrelations ", "2006-11-13") == url
+        assert ledger.imported_by_title(title, "2006-11-14") is None
+        assert ledger.imported_by_title(title + " (updated)", "2006-11-13") is None
+        # Another release with that title and date, captured: which one a /node/ link is
+        # cannot be told, so it is fetched.
+        other = rows(out / "ledger.db", "select url from releases where url != ? limit 1",
+                     [url])[0]["url"]
+        ledger.db.execute("update releases set title = ?, published = '2006-11-13T04:05:06Z', "
+                          "origin = 'captured' where url = ?", [title, other])
+        assert ledger.imported_by_title(title, "2006-11-13") is None
+    finally:
+        ledger.close()
