@@ -532,3 +532,23 @@ def test_a_search_result_is_known_by_title_and_date_only_when_unambiguous(tmp_pa
         assert ledger.imported_by_title(title, "2006-11-13") is None
     finally:
         ledger.close()
+
+
+def test_a_version_2_ledger_made_before_imports_gains_their_columns(tmp_path):
+    """A ledger of schema version 2 made by a build before imports (no origin, no revision
+    source): opening it adds the columns and runs their data step."""
+    from archive.ledger import Ledger
+
+    out = tmp_path / "archive"
+    shutil.copytree(V1_ARCHIVE, out)
+    Ledger(out / "ledger.db").close()  # migrated to version 2, with today's columns
+    db = out / "ledger.db"
+    with sqlite3.connect(db) as conn:
+        for table, column in (("releases", "origin"), ("revisions", "source"),
+                              ("revisions", "document"), ("revisions", "imported_from")):
+            conn.execute(f"alter table {table} drop column {column}")
+        assert conn.execute("pragma user_version").fetchone()[0] == 2
+    Ledger(db).close()
+    assert {r["origin"] for r in rows(db, "select origin from releases")} == {"captured"}
+    assert {r["source"] for r in rows(db, "select source from revisions")} == {"crawl"}
+    assert import_(reference(tmp_path), out).returncode == 0
