@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Sequence
 
 from archive.ledger import Ledger, compress, decompress, release_fields
-from archive.parse import ParseError, parse_release
+from archive.parse import SITE, ParseError, parse_release, reference_slug
 from archive.render import render_document
 from archive.store import Store, UnsafePath, release_path, sha256_text
 
@@ -216,6 +216,8 @@ class Archiver:
         paths, bodies and parsed fields change. ``captures`` and ``aliases``: see
         Ledger.save_rendered.
         """
+        if seen:
+            self.adopt_imported(items)
         olds = self.ledger.rows_for([item.url for item in items])
         owners = self.ledger.path_owners([item.path for item in items])
         for item in items:
@@ -225,6 +227,17 @@ class Archiver:
         placed = place(self.store, [(item, olds.get(item.url)) for item in items])
         self.record(placed, requested_urls, seen=seen, captures=captures, aliases=aliases)
         return [one.saved for one in placed]
+
+    def adopt_imported(self, items: Sequence[Rendered]) -> None:
+        """A captured release whose URL is not the one its file gives (a slug with a macron
+        or a %-escape, which the reference archive folds: Release.archive_url), and that
+        the archive holds imported under that folded URL: the imported release takes the
+        page's URL first (Ledger.adopt), so that the capture finds it as the crawl finds
+        any imported release, and the folded URL becomes an alias."""
+        for item in items:
+            folded = SITE + "/release/" + reference_slug(item.fields["slug"])
+            if folded != item.url:
+                self.ledger.adopt(folded, item.url, item.fields["slug"])
 
     def record(self, placed: Sequence[Placed], requested_urls: Sequence[str | None] = (),
                *, seen: bool, captures: dict | None = None, aliases: dict | None = None) -> None:
@@ -239,7 +252,10 @@ class Archiver:
         rows, seen_urls, moved = [], [], []
         for one, requested in zip(placed, requested_urls):
             item, old = one.item, one.old
-            if seen and one.saved.outcome == "unchanged":
+            # An imported release fetched for the first time becomes captured (its row gets
+            # the region and the page's fields) even when its file is already right.
+            imported = bool(old and old.get("origin") == "imported")
+            if seen and one.saved.outcome == "unchanged" and not imported:
                 seen_urls.append((item, requested, old))
             elif seen or not one.row_current:
                 # A rebuild also updates a row whose file was right but whose fields the

@@ -423,6 +423,9 @@ def rebuild(out, db, prune, jobs):
     if result.strays and not prune:
         click.echo(f"{len(result.strays)} files under releases/ are not in the ledger; "
                    "--prune deletes them", err=True)
+    if result.imported:
+        click.echo(f"{result.imported} imported releases left as they are: never captured, "
+                   "they have no page to render them from", err=True)
     click.echo(result.summary(), err=True)
     sys.exit(EXIT_FAILED if result.failed else EXIT_OK)
 
@@ -663,7 +666,8 @@ def history(out, db, release, as_json):
             click.echo(json.dumps({"url": found["url"], **entry}, ensure_ascii=False))
         else:
             click.echo(f"{entry['revision']}\t{entry['captured']}\t{entry['sha256'][:12]}"
-                       f"\t+{entry['added']} -{entry['removed']}")
+                       f"\t+{entry['added']} -{entry['removed']}"
+                       + ("\timported" if entry["source"] == "import" else ""))
 
 
 @cli.command(epilog=OFFLINE_EXIT)
@@ -739,7 +743,8 @@ def changes(out, db, since, as_json):
 
     Kinds: new (first capture), updated (a new revision, a file re-rendered, or
     a gone release answering again), gone (the site answered 404/410), moved
-    (the release's slug was renamed: old path -> new path). Each line: at,
+    (the release's slug was renamed: old path -> new path), imported (by
+    'beehive import', from a reference archive's file). Each line: at,
     kind, revision, path, sha256, url, tab-separated. A program that keeps the
     last 'at' it saw and asks again with --since gets every change exactly once.
 
@@ -764,3 +769,99 @@ def changes(out, db, since, as_json):
                        else format_change(change))
     finally:
         ledger.close()
+
+
+# -- import: start from the public reference archive ----------------------------------------
+
+@cli.command("import", epilog="""\b
+Exit status:
+  0  imported (files refused, if any, are listed: the crawl fetches those releases)
+  1  nothing could be imported (every file refused), or the import failed
+  2  usage error (PATH has no releases/ folder)
+  4  another beehive run is using this archive""")
+@click.argument("source", metavar="PATH", type=click.Path(exists=True, file_okay=False))
+@archive_options
+def import_(source, out, db):
+    """Start the archive from the files of a reference archive, offline.
+
+    PATH is a clone of the public reference archive (marcus-crane/beehive-markdown),
+    or any folder laid out as releases/YYYY/MM/YYYY-MM-DD-<slug>.md. Each file
+    is read with python-frontmatter and checked: a title, a publication date, a
+    url that is a www.beehive.govt.nz release, a path that matches its date and
+    slug, no block page's text, and one file per URL. Each good one is copied
+    into the archive byte for byte and recorded in the ledger as an imported
+    release (origin 'imported'; its revision 1 keeps the file's text and where
+    it came from). Refused files are counted, and the first few named, by
+    reason; those whose release is real (dated 0001-01-01, a block page) are
+    left for the next crawl to fetch.
+
+    A release the archive holds already, captured or imported, is never
+    replaced, so importing the same folder again changes nothing, and an import
+    that was interrupted is completed by running it again. The next 'beehive
+    crawl' skips imported releases and fetches only what they lack; each one's
+    page is fetched once its recheck falls due, spread over the following months
+    ('beehive status' says how many wait, and until when). Shows a progress bar
+    on a terminal; ends with one line starting 'beehive summary:'.
+
+    \b
+    git clone https://github.com/marcus-crane/beehive-markdown
+    beehive import beehive-markdown              # into ./beehive-archive
+    beehive import beehive-markdown --out ~/beehive
+    beehive crawl                                # then: only what it lacks
+    """
+    from archive.importer import EXAMPLES, REASONS, ImportError_, import_folder, releases_folder
+
+    try:
+        releases_folder(source)
+    except ImportError_ as error:
+        fail(str(error), EXIT_USAGE)
+    path = ledger_path(out, db)
+    if path.is_file():
+        check_ledger(path)
+    from archive.archiver import Archiver
+
+    try:
+        archiver = Archiver(out, db).lock()
+    except ArchiveBusy as error:
+        fail(f"{error}; try again when it has finished", EXIT_BUSY)
+    bar = None
+    try:
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            import shutil
+
+            # A terminal that reports no size (0 x 0) would get nothing at all from tqdm.
+            size = shutil.get_terminal_size(fallback=(100, 24))
+            bar = tqdm(desc="importing", unit=" files", file=sys.stderr, total=None,
+                       mininterval=0.25, ncols=size.columns, nrows=size.lines)
+
+            def on_total(total):
+                bar.total = total
+                bar.refresh()
+
+            result = import_folder(archiver, source, progress=bar.update, on_total=on_total)
+        else:
+            result = import_folder(archiver, source)
+    finally:
+        if bar is not None:
+            bar.close()
+        archiver.close()
+    if result.temporary:
+        click.echo(f"removed {result.temporary} temporary files left by an interrupted run",
+                   err=True)
+    for reason in REASONS:
+        count = result.refused[reason]
+        if not count:
+            continue
+        click.echo(f"refused: {count} {'file' if count == 1 else 'files'}: {reason}", err=True)
+        for refusal in result.examples.get(reason, []):
+            click.echo(f"  {refusal.path}: {refusal.detail}", err=True)
+        if count > EXAMPLES:
+            click.echo(f"  ... and {count - EXAMPLES} more", err=True)
+    click.echo(f"imported {result.imported} releases from {result.source}"
+               + (f"; {result.already} already in the archive, left as they are"
+                  if result.already else ""), err=True)
+    click.echo(result.summary(), err=True)
+    nothing = result.refused_total and not (result.imported or result.already)
+    sys.exit(EXIT_FAILED if nothing else EXIT_OK)

@@ -24,7 +24,10 @@ class NotFound(LookupError):
 
 
 def document(revision: dict) -> str:
-    """The file text of a stored revision."""
+    """The file text of a stored revision: an imported one's own text, else rendered
+    from its region."""
+    if revision.get("document") is not None:
+        return decompress(revision["document"])
     url = revision.get("page_url") or revision["url"]
     return render(parse_release(decompress(revision["region"]), url), keep_region=False).document
 
@@ -63,6 +66,7 @@ def history(ledger: Ledger, url_or_slug: str) -> tuple[dict, list[dict]]:
         entries.append({"revision": revision["revision"], "captured": revision["captured"],
                         "sha256": revision["sha256"], "added": added, "removed": removed,
                         "run_id": revision["run_id"],
+                        "source": revision.get("source") or "crawl",
                         "url": revision.get("page_url") or revision["url"]})
         before = text
     return release, entries

@@ -19,6 +19,13 @@ Tables (plain SQLite; ``sqlite-utils`` and Datasette open it as it is):
   moved), in order, for other programs to follow.
 - ``walks``: how far each discovery walk (the listing, each government's search) got.
 
+A release's ``origin`` says where its file came from: ``captured`` (fetched from the site)
+or ``imported`` (copied by ``beehive import`` from a reference archive, and not yet fetched:
+no region, no last_seen; its first fetch, an unconditional recheck, makes it captured). A
+revision's ``source`` is ``crawl`` or ``import``; an imported revision keeps the imported
+file's text itself (``document``, zlib-compressed), having no region to be rendered from,
+and ``imported_from`` says where it was imported from.
+
 The schema's version is SQLite's ``user_version``. A ledger made by an earlier version of
 the tool is migrated in place, in one transaction, the first time this version opens it.
 """
@@ -28,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import unicodedata
 import zlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -76,6 +84,7 @@ RELEASE_COLUMNS = {
     "next_check": str,  # when to ask the site for it again (UTC, YYYY-MM-DDTHH:MM:SSZ)
     "etag": str,  # validators of the last capture's response, for conditional rechecks
     "last_modified": str,
+    "origin": str,  # "captured" (fetched from the site) or "imported" (beehive import)
 }
 
 SCHEMA_VERSION = 2
@@ -87,7 +96,10 @@ REVISION_COLUMNS = {"url": str, "revision": int, "captured": str, "sha256": str,
                     # null in the latest revision, whose region is the release's own
                     "region": bytes, "run_id": int,
                     # the URL the page had then, when not the release's (a renamed slug)
-                    "page_url": str}
+                    "page_url": str,
+                    # "crawl" or "import"; an imported revision keeps its file's text
+                    # (zlib), there being no region to render it from, and its source folder
+                    "source": str, "document": bytes, "imported_from": str}
 CHANGE_COLUMNS = {"id": int, "at": str, "kind": str, "url": str, "path": str,
                   "old_path": str, "sha256": str, "revision": int, "run_id": int}
 # A walk's ``page`` is where it resumes: the releases of every earlier page are archived.
@@ -129,6 +141,12 @@ def release_fields(release) -> dict:
         "portfolios": json.dumps(list(release.portfolios), ensure_ascii=False),
         "attachments": json.dumps(list(release.attachments), ensure_ascii=False),
     }
+
+
+def match_title(title: str | None) -> str:
+    """A title as compared between a search result and an imported file: Unicode NFKC,
+    white space collapsed, case folded."""
+    return " ".join(unicodedata.normalize("NFKC", title or "").split()).casefold()
 
 
 class LedgerDamaged(sqlite3.DatabaseError):
@@ -206,11 +224,12 @@ class Ledger:
             if version < SCHEMA_VERSION:
                 self._migrate(version)
             elif ("page_url" not in db["revisions"].columns_dict
-                  or "next_try" not in db["failures"].columns_dict):
+                  or "next_try" not in db["failures"].columns_dict
+                  or "origin" not in db["releases"].columns_dict):
                 # made by a development build of this version: columns added since
                 with db.atomic():
                     self._add_missing_columns()
-                    self._migrate_failures_to_2()
+                    self._migrate_to_2()
             return
         # Not one transaction: enable_fts runs a script, which commits. A ledger left half
         # made has user_version 0 and is completed by the migration the next time.
@@ -242,7 +261,7 @@ class Ledger:
             if version < 1:
                 self._migrate_to_1()
             if version < 2:
-                self._migrate_failures_to_2()
+                self._migrate_to_2()
             db.execute(f"pragma user_version = {SCHEMA_VERSION}")
 
     def _migrate_to_1(self) -> None:
@@ -255,6 +274,12 @@ class Ledger:
             "insert or ignore into revisions (url, revision, captured, sha256) "
             "select url, 1, coalesce(last_changed, first_seen), sha256 from releases")
         self._migrate_changes_and_schedule()
+
+    def _migrate_origin_to_2(self) -> None:
+        """Imports came with version 2: every release an older ledger holds was captured
+        from the site, and every revision made by a crawl. Idempotent."""
+        self.db.execute("update releases set origin = 'captured' where origin is null")
+        self.db.execute("update revisions set source = 'crawl' where source is null")
 
     def _migrate_changes_and_schedule(self) -> None:
         """Each old release: a ``new`` entry in the change log, at its first capture and by
@@ -277,6 +302,11 @@ class Ledger:
             "values (?, ?, ?, ?, ?, ?, ?)", entries)
         self.db.conn.executemany(
             "update releases set next_check = ? where url = ? and next_check is null", checks)
+
+    def _migrate_to_2(self) -> None:
+        """Version 2: failures get their schedule, releases and revisions their origin."""
+        self._migrate_failures_to_2()
+        self._migrate_origin_to_2()
 
     def _migrate_failures_to_2(self) -> None:
         """Failures get their schedule: each failed first when it last failed (all that
@@ -367,6 +397,25 @@ class Ledger:
         return self.db.execute("select count(*) from releases where next_check is null "
                                "or next_check <= ?", [now or utc_now()]).fetchone()[0]
 
+    def imported_by_title(self, title: str, date: str) -> str | None:
+        """The URL of the imported, not yet captured release with this title published on
+        this UTC date (YYYY-MM-DD), when it is the only release the archive holds with that
+        title and date (imported or captured): how a search result that links a release as
+        /node/<n> is known without fetching it. One range of the ``published`` index."""
+        wanted = match_title(title)
+        found = [(url, origin) for url, other, origin in self.db.execute(
+            "select url, title, origin from releases where published >= ? and published < ?",
+            [date, date + "U"]) if match_title(other) == wanted]  # 'T' < 'U': the whole day
+        return found[0][0] if len(found) == 1 and found[0][1] == "imported" else None
+
+    def imported_pending(self) -> tuple[int, str | None]:
+        """How many releases are imported and not yet captured, and when the last of them
+        falls due for its (first) fetch."""
+        count, last = self.db.execute(
+            "select count(*), max(next_check) from releases where origin = 'imported'"
+        ).fetchone()
+        return count, last
+
     def find(self, url_or_slug: str) -> dict | None:
         """A release by its URL, an alias, its slug or its file path (without its region)."""
         key = url_or_slug.strip()
@@ -385,7 +434,8 @@ class Ledger:
         (the latest revision's is the release's own, stored once, in ``releases``)."""
         cursor = self.db.execute(
             "select r.url, r.revision, r.captured, r.sha256, "
-            "coalesce(r.region, s.region) as region, r.run_id, r.page_url "
+            "coalesce(r.region, s.region) as region, r.run_id, r.page_url, "
+            "r.source, r.document, r.imported_from "
             "from revisions r left join releases s on s.url = r.url "
             "where r.url = ? order by r.revision", [url])
         names = [d[0] for d in cursor.description]
@@ -399,7 +449,7 @@ class Ledger:
     def rows_for(self, urls: list[str]) -> dict[str, dict]:
         """The rows of these URLs (without the stored region or the dates), by URL."""
         rows = {}
-        columns = ", ".join(["url", "path", "sha256", "body", "gone", *FIELD_NAMES])
+        columns = ", ".join(["url", "path", "sha256", "body", "gone", "origin", *FIELD_NAMES])
         for start in range(0, len(urls), 500):
             chunk = urls[start:start + 500]
             cursor = self.db.execute(
@@ -459,6 +509,7 @@ class Ledger:
                     row["region"] = item.region
                 if seen:
                     row.update(self._checked(item.url, item.fields["published"], captures))
+                    row["origin"] = "captured"  # fetched from the site (an import's recheck too)
                 if not old:
                     row.update(first_seen=now, last_seen=now, last_changed=now, gone=None)
                     self._insert(row)
@@ -515,8 +566,9 @@ class Ledger:
         (``_keep_region``)."""
         revision = (self._revision(item.url) or 0) + 1
         self.db.execute(
-            "insert into revisions (url, revision, captured, sha256, run_id) "
-            "values (?, ?, ?, ?, ?)", [item.url, revision, captured, item.sha256, self.run_id])
+            "insert into revisions (url, revision, captured, sha256, run_id, source) "
+            "values (?, ?, ?, ?, ?, 'crawl')",
+            [item.url, revision, captured, item.sha256, self.run_id])
         return revision
 
     def _keep_region(self, url: str) -> None:
@@ -594,6 +646,28 @@ class Ledger:
                 self.db.execute("insert into aliases (url, canonical) values (?, ?) "
                                 "on conflict (url) do update set canonical = excluded.canonical",
                                 [other, url])
+
+    def adopt(self, imported_url: str, url: str, slug: str) -> bool:
+        """An imported release (not yet captured) is the one at ``url``: it takes that URL
+        and slug, its revisions and change-log entries keep theirs, and its old URL becomes
+        an alias. Nothing happens unless the archive holds it imported and nothing at
+        ``url`` yet. One transaction; returns whether it happened."""
+        with self.transaction():
+            if not self.db.execute("select 1 from releases where url = ? and origin = "
+                                   "'imported'", [imported_url]).fetchone() or \
+                    self.db.execute("select 1 from releases where url = ?", [url]).fetchone():
+                return False
+            self.db.execute("update releases set url = ?, slug = ? where url = ?",
+                            [url, slug, imported_url])
+            self.db.execute("update revisions set url = ?, page_url = coalesce(page_url, ?) "
+                            "where url = ?", [url, imported_url, imported_url])
+            self.db.execute("update aliases set canonical = ? where canonical = ?",
+                            [url, imported_url])
+            self.db.execute("insert into aliases (url, canonical) values (?, ?) on conflict "
+                            "(url) do update set canonical = excluded.canonical",
+                            [imported_url, url])
+            self.db.execute("delete from failures where url = ?", [imported_url])
+        return True
 
     def record_failure(self, url: str, kind: str, reason: str, status: int | None,
                        run_id: int | None) -> None:

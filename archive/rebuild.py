@@ -51,13 +51,16 @@ class RebuildResult:
     strays: list[str] = field(default_factory=list)
     pruned: int = 0
     temporary: int = 0
+    imported: int = 0  # imported, never captured: no page to render them from, left as they are
     elapsed: float = 0.0
 
     def summary(self) -> str:
         return (f"beehive summary: command=rebuild releases={self.total} "
                 f"written={self.written + self.changed} changed={self.changed} "
                 f"unchanged={self.unchanged} failed={len(self.failed)} "
-                f"strays={len(self.strays)} pruned={self.pruned} elapsed={self.elapsed:.1f}s")
+                f"strays={len(self.strays)} pruned={self.pruned} "
+                + (f"imported={self.imported} " if self.imported else "")
+                + f"elapsed={self.elapsed:.1f}s")
 
     def count(self, saved: Saved) -> None:
         if saved.outcome == "unchanged":
@@ -106,7 +109,8 @@ def rebuild_batch(store: Store, batch: list[tuple[dict, bytes]]) -> list[Outcome
 
 
 def stored_batches(archiver: Archiver) -> Iterator[list[tuple[dict, bytes]]]:
-    """Every release's (ledger row, compressed region), in URL order, a batch at a time.
+    """Every release's (ledger row, compressed region), in URL order, a batch at a time;
+    but imported releases not yet captured, which have no region to render them from.
 
     A keyset query per batch rather than one open cursor: nothing holds more than a batch
     of the ledger in memory, and the commits in between never meet a half-read statement.
@@ -115,7 +119,8 @@ def stored_batches(archiver: Archiver) -> Iterator[list[tuple[dict, bytes]]]:
     last = ""
     while True:
         rows = db.execute(f"select {', '.join(ROW_COLUMNS)}, region from releases "
-                          "where url > ? order by url limit ?", [last, BATCH]).fetchall()
+                          "where url > ? and region is not null order by url limit ?",
+                          [last, BATCH]).fetchall()
         if not rows:
             return
         last = rows[-1][0]
@@ -154,6 +159,8 @@ def rebuild(archiver: Archiver, *, prune: bool = False, jobs: int | None = None,
     ledger, store = archiver.ledger, archiver.store
     result = RebuildResult(total=ledger.count())
     result.temporary = store.remove_temporary_files()
+    result.imported = ledger.db.execute(
+        "select count(*) from releases where region is null").fetchone()[0]
     run_id = ledger.start_run("rebuild")
     try:
         if jobs is None:  # small archives render quicker in-process than a pool starts

@@ -56,6 +56,7 @@ def status(ledger: Ledger) -> dict:
         "due": ledger.due_count(),
         "gone": db.execute("select count(*) from releases where gone is not null").fetchone()[0],
         "history": history(ledger),
+        **imported_status(ledger),
     }
 
 
@@ -71,6 +72,13 @@ def never_captured(ledger: Ledger, now: str | None = None) -> list[dict]:
         f"from failures where {NEVER_CAPTURED_GONE} "
         "order by given_up is not null, next_try, given_up, url", [now or utc_now()])
     return [{**dict(zip(names, row)), "due": bool(row[-1])} for row in cursor]
+
+
+def imported_status(ledger: Ledger) -> dict:
+    """Releases imported (beehive import) and not yet captured from the site, and when the
+    last of them falls due for its first fetch (a recheck)."""
+    count, last_due = ledger.imported_pending()
+    return {"imported": count, "imported_last_due": last_due}
 
 
 def walk_state(row: dict | None) -> str:
@@ -102,6 +110,9 @@ def format_status(report: dict) -> Iterator[str]:
     yield (f"releases archived: {report['releases']}, revisions {report['revisions']}, "
            f"due for a recheck {report['due']}, gone from the site {report['gone']}  "
            f"(ledger {report['ledger']})")
+    if report.get("imported"):
+        yield (f"imported, not yet captured from the site: {report['imported']} (each is "
+               f"fetched when its recheck falls due; the last at {report['imported_last_due']})")
     for end in ("oldest", "newest"):
         release = report[end]
         if release:
@@ -256,6 +267,11 @@ def revision_records(ledger: Ledger, since: str | None = None) -> Iterator[dict]
     for release in export_records(ledger, since):
         url = ledger.find(release["path"])["url"]
         for revision in ledger.revisions(url):
+            if revision.get("document") is not None:  # imported: its file's own text
+                yield {**imported_record(decompress(revision["document"])),
+                       "path": release["path"], "revision": revision["revision"],
+                       "captured": revision["captured"]}
+                continue
             parsed = parse_release(decompress(revision["region"]),
                                    revision.get("page_url") or url)
             text = render(parsed, keep_region=False).document
@@ -268,6 +284,25 @@ def revision_records(ledger: Ledger, since: str | None = None) -> Iterator[dict]
                 "path": release["path"], "sha256": sha256_text(text),
                 "revision": revision["revision"], "captured": revision["captured"],
             }
+
+
+def imported_record(text: str) -> dict:
+    """An export record of an imported file's text: its front matter and body (the
+    publication time is unknown but for its UTC date; the New Zealand date too)."""
+    import frontmatter
+
+    from archive.archiver import body_of
+
+    post = frontmatter.loads(text)
+    date = str(post.metadata.get("date"))
+    return {
+        "title": post.metadata.get("title"), "date": date, "url": post.metadata.get("url"),
+        "ministers": list(post.metadata.get("ministers") or []),
+        "portfolios": list(post.metadata.get("portfolios") or []),
+        "attachments": list(post.metadata.get("attachments") or []),
+        "published": f"{date}T00:00:00Z", "nz_date": None, "body": body_of(text),
+        "path": None, "sha256": sha256_text(text),
+    }
 
 
 def export(ledger: Ledger, stream: IO[str], fmt: str = "jsonl", since: str | None = None,

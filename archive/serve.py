@@ -29,6 +29,7 @@ RELEASE_COLUMNS = {
     "last_seen": "When a crawl last saw it on the site (UTC)",
     "last_changed": "When its file's content last changed (UTC)",
     "gone": "When the site last answered 404/410 for it; the file stays",
+    "origin": "captured (fetched from the site) or imported (beehive import, not yet fetched)",
 }
 
 QUERIES = {
@@ -90,7 +91,7 @@ def metadata(database: str) -> dict:
                     "sort_desc": "published",
                     "label_column": "title",
                     "facets": [{"array": "ministers"}, {"array": "portfolios"},
-                               {"year": "date"}],
+                               {"year": "date"}, "origin"],
                     "columns": RELEASE_COLUMNS,
                 },
                 "revisions": {

@@ -17,6 +17,7 @@ import gzip
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
@@ -65,6 +66,9 @@ class SearchPage:
     reported: int | None = None  # "N results", when the page says
     has_pager: bool = False
     has_next: bool = False
+    # URL -> the title the result shows (its link's text), to know an imported release
+    # linked as /node/<n> without fetching it (Ledger.imported_by_title)
+    titles: dict[str, str] = field(default_factory=dict)
 
 
 def parse_search_page(html: str | bytes, page_url: str, base_url: str | None = None) -> SearchPage:
@@ -83,6 +87,11 @@ def parse_search_page(html: str | bytes, page_url: str, base_url: str | None = N
         result = link.xpath(ENCLOSING_RESULT)
         date = result.css("time[datetime]::attr(datetime)").get() if result else None
         page.results.append((url, date or None))
+        title = " ".join(" ".join(link.xpath(".//text()").getall()).split())
+        if not title and result:
+            title = " ".join(" ".join(result.css("h2 ::text, h3 ::text").getall()).split())
+        if title:
+            page.titles[url] = title
     text = " ".join(selector.xpath(
         "//body//text()[not(ancestor::script) and not(ancestor::style)]").getall())
     match = RESULTS_COUNT.search(text)
@@ -91,6 +100,17 @@ def parse_search_page(html: str | bytes, page_url: str, base_url: str | None = N
     page.has_pager = bool(selector.css("nav.pager, .pager__items"))
     page.has_next = bool(selector.css("li.pager__item--next a[href], a[rel=next][href]"))
     return page
+
+
+def utc_date(moment: str) -> str | None:
+    """The UTC date (YYYY-MM-DD) of a result's datetime (``Z``, an offset, or none: UTC)."""
+    try:
+        parsed = datetime.fromisoformat(moment.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%d")
 
 
 def parse_feed(body: bytes) -> list[str]:

@@ -125,6 +125,17 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
         self.requested.update((url, canonical or url))
         return True
 
+    def imported(self, request: scrapy.Request) -> str | None:
+        """A search result linking a release as /node/<n> that the archive holds imported
+        (not yet captured): known by the title and UTC date the result shows, so that it
+        costs no fetch. Its page is fetched when its recheck falls due, and then the
+        ledger learns the /node/ alias from the page's shortlink."""
+        title, date = request.meta["result"]
+        canonical = self.ledger.imported_by_title(title, date)
+        if canonical is not None:
+            self.stats.inc_value("beehive/imported_by_title")
+        return canonical
+
     def is_new(self, url: str, canonical: str | None) -> bool:
         """New to the archive as it was when this run started."""
         return canonical is None or url in self.requested or canonical in self.requested
@@ -193,6 +204,8 @@ class IncrementalMiddleware(BaseSpiderMiddleware):
                 if url in self.held_back:
                     continue  # tried again after the walks (retry_failures), or not yet
                 canonical = self.ledger.canonical_url(url)
+                if canonical is None and "result" in item.meta:
+                    canonical = self.imported(item)
                 new += self.is_new(url, canonical)
                 if self.wanted(item, canonical):
                     self.outstanding[url] = (name, page)

@@ -28,7 +28,7 @@ from twisted.python.failure import Failure
 from archive.governments import GOVERNMENTS, Government
 from archive.urls import PRODUCTION_HOST
 from scraper.discovery import (SEARCH_PAGE_SIZE, parse_feed, parse_search_page, read_seeds,
-                               search_url)
+                               search_url, utc_date)
 from scraper.items import ReleaseFailure, ReleaseNotModified, ReleasePage, WalkPage
 
 RELEASE_PATH = re.compile(r"^/(release/[^/?#]+|node/\d+)$")
@@ -145,8 +145,11 @@ class ReleasesSpider(scrapy.Spider):
         government, page = response.meta["government"], response.meta["walk_page"]
         found = parse_search_page(response.body, response.url, self.base_url)
         yield WalkPage(government.walk, page, found.reported)
-        for url, _date in found.results:
-            yield self.release_request(url)
+        for url, date in found.results:
+            request = self.release_request(url)
+            if date and utc_date(date) and url in found.titles:  # what the result shows
+                request.meta["result"] = (found.titles[url], utc_date(date))
+            yield request
         empty_pages = 0 if found.results else response.meta["empty_pages"] + 1
         if found.has_pager:
             more = found.has_next
