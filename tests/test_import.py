@@ -136,7 +136,7 @@ def test_import_copies_each_file_byte_for_byte_as_an_imported_release(tmp_path):
     status = json.loads(beehive("status", "--out", out, "--json").stdout)
     assert status["imported"] == 51 and status["imported_last_due"] == max(checks)
     text = beehive("status", "--out", out).stdout
-    assert f"imported, not yet captured from the site: 51" in text
+    assert "imported, not yet captured from the site: 51" in text
     # show, history, search and export treat them like any release.
     assert show(out, "japan-and-new-zealand-seek-reinvigorate-trade-and-economic-relations",
                 "--revision", "1") == (EXPECTED / JAPAN).read_bytes()
