@@ -90,7 +90,7 @@ def test_different_urls_blocked_in_a_row_stop_the_run_within_a_few_requests(repl
 @pytest.mark.parametrize("base_url, cause", [
     (f"http://127.0.0.1:{closed_port()}", "connection refused"),
     ("http://beehive.invalid", "DNS lookup failed"),  # .invalid never resolves (RFC 2606)
-])
+], ids=["connection-refused", "dns-failure"])  # the same in every pytest-xdist worker
 def test_an_unreachable_site_is_one_line_its_own_outcome_and_exit_status(tmp_path, base_url,
                                                                            cause):
     out = tmp_path / "archive"
