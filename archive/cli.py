@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import click
 
 from archive.archiver import DEFAULT_OUT, ArchiveBusy
+from archive.ledger import NotALedger
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED, EXIT_BUSY, EXIT_UNREACHABLE = 0, 1, 2, 3, 4, 5
 
@@ -69,6 +70,8 @@ class BeehiveGroup(click.Group):
                 sys.stdout.flush()
         except BrokenPipeError:
             reader_gone()
+        except NotALedger as error:
+            fail(str(error), EXIT_USAGE)
         except sqlite3.DatabaseError as error:
             fail(f"the ledger cannot be used: {error}")
         except OSError as error:
@@ -229,6 +232,8 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
     except ScheduleError as error:
         raise click.BadParameter(f"BEEHIVE_RECHECK_INTERVALS: {error}", param_hint="'-s'")
     click.echo(f"beehive: crawling {base_url} into {out}", err=True)
+    if ledger_path(out, db).exists():  # a missing one is made; any other must be beehive's
+        check_ledger(ledger_path(out, db))
 
     process = CrawlerProcess(crawl_settings)
     crawler = process.create_crawler("releases")
@@ -241,8 +246,12 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
             fail(f"{error}; try again when it has finished", EXIT_BUSY)
         if isinstance(error, SeedError):
             fail(str(error), EXIT_USAGE)
+        if isinstance(error, NotALedger):
+            fail(str(error), EXIT_USAGE)
         if isinstance(error, LedgerDamaged):
             fail(unusable(error))
+        if isinstance(error, OSError):
+            fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "))
         fail(f"the crawl could not run: {type(error).__name__}: {error}")
     outcome = crawler.stats.get_value("beehive/outcome")
     sys.exit(OUTCOME_EXIT.get(outcome, EXIT_FAILED))
@@ -297,13 +306,15 @@ def ledger_path(out, db) -> Path:
 
 def check_ledger(path: Path, thorough: bool = False) -> None:
     """SQLite's own check of the ledger, before anything reads or writes by it: a damaged
-    ledger is one line and exit 1, and nothing is touched."""
-    from archive.ledger import LedgerDamaged, check_integrity
+    ledger is one line and exit 1, a file that is no beehive ledger one line and exit 2,
+    and nothing is touched."""
+    from archive.ledger import LedgerDamaged, check_integrity, check_ledger_file
 
     try:
         check_integrity(path, thorough=thorough)
     except LedgerDamaged as error:
         fail(unusable(error))
+    check_ledger_file(path)
 
 
 def unusable(error) -> str:
@@ -322,19 +333,20 @@ def existing_ledger(out, db, thorough: bool = False) -> Path:
 
 
 def open_ledger(out, db):
-    """The archive's ledger, for reading."""
+    """The archive's ledger, for reading only: it works in an archive this account may not
+    write (a web server's account, a mounted backup), and cannot change the file."""
     from archive.ledger import Ledger
 
-    return Ledger(existing_ledger(out, db))
+    return Ledger(existing_ledger(out, db), readonly=True)
 
 
-def open_archive(out, db, thorough: bool = False):
+def open_archive(out, db, thorough: bool = False, readonly: bool = False):
     """The archive, locked for this process (exit 4 when another run holds it)."""
     from archive.archiver import Archiver
 
     existing_ledger(out, db, thorough)
     try:
-        return Archiver(out, db).lock()
+        return Archiver(out, db, readonly=readonly).lock()
     except ArchiveBusy as error:
         fail(f"{error}; try again when it has finished", EXIT_BUSY)
 
@@ -407,7 +419,7 @@ def verify(out, db):
     """
     from archive.rebuild import verify as run_verify
 
-    archiver = open_archive(out, db, thorough=True)
+    archiver = open_archive(out, db, thorough=True, readonly=True)
     try:
         checked, problems = run_verify(archiver)
     finally:

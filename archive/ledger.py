@@ -24,7 +24,9 @@ the tool is migrated in place, in one transaction, the first time this version o
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import os
 import sqlite3
 import zlib
 from datetime import datetime, timedelta, timezone
@@ -134,8 +136,7 @@ def check_integrity(path: str | Path, *, thorough: bool = False) -> None:
     pragma = "integrity_check" if thorough else "quick_check"
     try:
         # A crawl writing at the same time holds its lock only briefly: wait for it.
-        connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
-                                     timeout=30)
+        connection = connect_readonly(path, timeout=30)
         try:
             problems = [row[0] for row in connection.execute(f"pragma {pragma}(5)")]
         finally:
@@ -151,19 +152,133 @@ def check_integrity(path: str | Path, *, thorough: bool = False) -> None:
                             + "; ".join(" ".join(problem.split()) for problem in problems))
 
 
+class NotALedger(sqlite3.DatabaseError):
+    """A file given as the ledger that beehive did not make (another program's SQLite
+    database, an empty file): refused, and never written to."""
+
+
+# Files SQLite and beehive keep beside the ledger: never an output's target.
+LEDGER_SIDECARS = ("-wal", "-shm", "-journal", ".lock", ".writer.lock")
+
+
+def readable(path: Path) -> None:
+    """A ledger this account may not read is a permission problem, named as one (SQLite
+    would only say it is 'unable to open database file', which reads like damage)."""
+    if path.exists() and not os.access(path, os.R_OK):
+        raise PermissionError(errno.EACCES, "cannot read the ledger (permission denied)",
+                              str(path))
+
+
+def connect_readonly(path: str | Path, timeout: float = 30) -> sqlite3.Connection:
+    """A connection that cannot write, whoever may write the file.
+
+    In WAL mode even a reader needs the ledger's shared-memory file (-shm), which SQLite
+    makes beside it. In a folder this account cannot write (a web server's account, a
+    mounted backup) that fails; then nobody writes the ledger there either, and SQLite may
+    read it as an immutable file.
+    """
+    path = Path(path)
+    readable(path)
+    uri = path.resolve().as_uri()
+    connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout)
+    try:
+        connection.execute("select count(*) from sqlite_master").fetchone()
+        return connection
+    except sqlite3.OperationalError as error:
+        connection.close()
+        cannot_share = "unable to open" in str(error) or "readonly database" in str(error)
+        if not cannot_share or os.access(path.parent, os.W_OK):
+            raise
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=timeout)
+
+
+def require_ledger(connection: sqlite3.Connection, path: str | Path) -> None:
+    """Raise NotALedger unless this database is one beehive made: a ``releases`` table
+    with the columns every version had, and a ``runs`` table. Reads only."""
+    tables = {row[0] for row in connection.execute(
+        "select name from sqlite_master where type = 'table'")}
+    columns = {row[1] for row in connection.execute("pragma table_info(releases)")}
+    if not {"releases", "runs"} <= tables or not {"url", "path", "sha256"} <= columns:
+        what = "an empty file" if not tables and Path(path).stat().st_size == 0 else \
+            "an SQLite database without beehive's tables"
+        raise NotALedger(f"{path} is not a beehive ledger ({what}); nothing was changed "
+                         "(give the archive's ledger.db, or a path that does not exist yet)")
+
+
+def check_ledger_file(path: str | Path) -> None:
+    """An existing ledger file is beehive's (NotALedger if not), checked read-only."""
+    connection = connect_readonly(path)
+    try:
+        require_ledger(connection, path)
+    finally:
+        connection.close()
+
+
 class Ledger:
-    def __init__(self, path: str | Path, schedule: Schedule | None = None):
+    """The ledger at ``path``. Writable: made when missing (whole, or not at all); an
+    existing file must be a beehive ledger (NotALedger) the account may write. Read-only
+    (``readonly``): opened so that nothing can be written, whatever the permissions."""
+
+    def __init__(self, path: str | Path, schedule: Schedule | None = None, *,
+                 readonly: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.schedule = schedule or Schedule.parse()
+        self.run_id = None  # the run this connection records, once started
+        if readonly:
+            self._open_readonly()
+            return
+        if self.path.exists():
+            check_ledger_file(self.path)
+            for place in (self.path, self.path.parent):
+                if not os.access(place, os.W_OK):
+                    raise PermissionError(
+                        errno.EACCES, "cannot write the ledger (permission denied)", str(place))
+        else:
+            self._make_new()
         self.db = sqlite_utils.Database(self.path)
         # A write-ahead log synced at every commit (synchronous=FULL): a committed row is as
         # durable as with a rollback journal, for one fsync per commit instead of several,
         # and readers (status, Datasette) never wait for the crawl, nor it for them.
         self.db.enable_wal()
         self.db.execute("pragma synchronous = full")
-        self.schedule = schedule or Schedule.parse()
-        self.run_id = None  # the run this connection records, once started
         self._create()
+
+    def _open_readonly(self) -> None:
+        connection = connect_readonly(self.path)
+        require_ledger(connection, self.path)
+        version = connection.execute("pragma user_version").fetchone()[0]
+        if version < SCHEMA_VERSION and os.access(self.path, os.W_OK) \
+                and os.access(self.path.parent, os.W_OK):
+            # Made by an earlier version: migrated first where this account may write it
+            # (as every command did before it read); read as it is where it may not.
+            connection.close()
+            Ledger(self.path, self.schedule).close()
+            connection = connect_readonly(self.path)
+        self.db = sqlite_utils.Database(connection)
+
+    def _make_new(self) -> None:
+        """A new ledger, made whole under a temporary name and then linked into place, so
+        that a run killed while making it leaves no half-made ledger (which, being nothing
+        beehive could recognise, every later command would refuse). Linked, not renamed:
+        if another process made one meanwhile, that one stays."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.new-{os.getpid()}")
+        for leftover in [temporary, *(Path(f"{temporary}{end}") for end in ("-wal", "-shm"))]:
+            leftover.unlink(missing_ok=True)
+        try:
+            db = sqlite_utils.Database(temporary)
+            db.enable_wal()
+            self.db = db
+            self._create()
+            db.close()  # the last connection: SQLite folds the WAL back into the file
+            with open(temporary, "rb+") as handle:
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, self.path)
+            except FileExistsError:
+                check_ledger_file(self.path)
+        finally:
+            temporary.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def transaction(self):

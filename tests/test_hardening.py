@@ -1,0 +1,168 @@
+"""Bad input never costs data, never lies, never hangs (issue 18): every refusal is one line,
+``beehive: error: …``, with a documented exit status, and leaves the archive as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import stat
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.offline_archive import copy_archive, run, tree
+
+READ_COMMANDS = [["status"], ["status", "--json"], ["status", "--check"], ["export"],
+                 ["search", "housing"], ["changes"], ["history", "x"], ["show", "x"],
+                 ["diff", "x"], ["verify"]]
+ALL_COMMANDS = READ_COMMANDS + [["rebuild"], ["rebuild", "--prune"]]
+
+
+def refused(result, status: int, *words: str) -> str:
+    """The command said one line, ``beehive: error: …``, and exited ``status``."""
+    lines = result.stderr.splitlines()
+    assert result.returncode == status, result.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("beehive: error: "), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0]
+    return lines[0]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under the folder, by relative path, with its hash."""
+    return {path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.fixture
+def archive(tmp_path_factory, tmp_path) -> Path:
+    return copy_archive(tmp_path_factory, tmp_path)
+
+
+# -- a file that is not a beehive ledger -------------------------------------------------------
+
+def other_database(path: Path) -> Path:
+    with sqlite3.connect(path) as db:
+        db.execute("create table notes (id integer primary key, text text)")
+        db.execute("insert into notes (text) values ('mine')")
+    db.close()
+    return path
+
+
+@pytest.mark.parametrize("args", ALL_COMMANDS)
+@pytest.mark.parametrize("kind", ["other database", "empty file"])
+def test_a_file_that_is_not_a_ledger_is_refused_by_every_command_and_left_untouched(
+        archive, args, kind):
+    ledger = archive / "other.db"
+    if kind == "empty file":
+        ledger.write_bytes(b"")
+    else:
+        other_database(ledger)
+    before = snapshot(archive)
+    result = run(*args, "--out", archive, "--db", ledger)
+    refused(result, 2, "is not a beehive ledger", str(ledger))
+    assert snapshot(archive) == before  # the archive's files too: --prune deleted none
+    assert not Path(f"{ledger}-wal").exists() and not Path(f"{ledger}.lock").exists()
+
+
+def test_a_missing_ledger_is_made_whole_or_not_at_all(tmp_path):
+    from archive.ledger import Ledger, check_ledger_file
+
+    path = tmp_path / "new" / "ledger.db"
+    Ledger(path).close()
+    check_ledger_file(path)  # beehive's, complete
+    assert not [p.name for p in path.parent.iterdir() if ".new-" in p.name]  # no temporary left
+
+
+# -- a read-only archive -----------------------------------------------------------------------
+
+# Runs a command as 'nobody', for whom root's files are read-only (root itself ignores
+# permissions, so a test as root could not fail). The interpreter lives under /root, which
+# only root may enter: what the commands use is imported first, then the process becomes
+# 'nobody', then the command runs.
+AS_NOBODY = """
+import sys, os, csv, difflib, json, zlib, hashlib, sqlite3, datetime, urllib.parse
+import importlib.metadata, tempfile, shutil, subprocess, io, textwrap, errno, fcntl, locale
+import frontmatter, sqlite_utils, yaml
+sqlite_utils.Database(memory=True)  # loads its plugins
+import archive.cli, archive.archiver, archive.report, archive.history, archive.rebuild
+import archive.ledger, archive.differences, archive.parse, archive.render, archive.markdown
+os.setgid(65534)
+os.setuid(65534)
+sys.argv = ["beehive", *sys.argv[1:]]
+archive.cli.cli()
+"""
+
+
+def as_nobody(*args):
+    import subprocess
+    import sys
+
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("BEEHIVE_OUT", "BEEHIVE_DB")}
+    return subprocess.run([sys.executable, "-c", AS_NOBODY, *map(str, args)], text=True,
+                          capture_output=True, timeout=120, env=environment, cwd="/")
+
+
+@pytest.fixture
+def readonly_archive(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to run the commands as another user ('nobody')")
+    # Outside pytest's own folders, which only root may enter.
+    folder = Path(tempfile.mkdtemp(prefix="beehive-ro-"))
+    out = copy_archive(tmp_path_factory, folder)
+    for path in [folder, *folder.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode) & ~0o222 | 0o444
+        path.chmod(mode | 0o111 if path.is_dir() else mode)
+    yield out
+    shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("args", [
+    ["status"], ["status", "--json"], ["status", "--check"], ["export"], ["search", "housing"],
+    ["changes"], ["history", "FILE"], ["show", "FILE"], ["diff", "FILE"], ["verify"]])
+def test_read_commands_work_on_an_archive_this_account_cannot_write(readonly_archive, args):
+    before = snapshot(readonly_archive)
+    first = min((readonly_archive / "releases").rglob("*.md"))
+    args = [str(first) if arg == "FILE" else arg for arg in args]
+    result = as_nobody(*args, "--out", readonly_archive)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(readonly_archive) == before
+
+
+def test_search_export_and_show_read_a_readonly_archive_in_full(readonly_archive):
+    export = as_nobody("export", "--out", readonly_archive)
+    assert export.returncode == 0, export.stderr
+    assert len(export.stdout.splitlines()) == len(list((readonly_archive / "releases").rglob("*.md")))
+
+
+def test_writing_commands_name_the_permission_problem_not_damage(readonly_archive):
+    for args in (["rebuild"], ["convert", "--out", readonly_archive,
+                               str(next(Path(__file__).parent.joinpath("corpus/pages/2025").rglob("*.html")))]):
+        result = as_nobody(*args, "--out", readonly_archive) \
+            if args[0] == "rebuild" else as_nobody(*args)
+        assert result.returncode == 1, result.stderr
+        assert "ermission denied" in result.stderr and "damaged" not in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_an_unreadable_ledger_is_a_permission_problem(archive):
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to run the commands as another user ('nobody')")
+    folder = Path(tempfile.mkdtemp(prefix="beehive-unreadable-"))
+    try:
+        out = folder / "archive"
+        shutil.copytree(archive, out)
+        folder.chmod(0o755)
+        out.chmod(0o755)
+        (out / "ledger.db").chmod(0o600)
+        result = as_nobody("status", "--out", out)
+        line = refused(result, 1, "permission denied")
+        assert "damaged" not in line
+    finally:
+        shutil.rmtree(folder)
