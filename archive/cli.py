@@ -61,6 +61,22 @@ class BeehiveGroup(click.Group):
     be written) into one line and exit status 1, instead of a traceback; and ends every
     command quietly when the reader of its output goes away."""
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Click's own handling, but a usage error is one line like every other refusal:
+        ``beehive: error: …`` and exit 2 (click prints a usage line and a hint too)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as error:  # `beehive` alone: the help
+            error.show()
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            fail(" ".join(error.format_message().split()), error.exit_code)
+        except click.Abort:
+            fail("aborted", EXIT_FAILED)
+        sys.exit(result if isinstance(result, int) else EXIT_OK)
+
     def invoke(self, ctx):
         try:
             try:
@@ -227,6 +243,10 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
         except UsageError as error:
             raise click.UsageError(str(error)) from None
         crawl_settings.set("FEEDS", feeds, priority="cmdline")
+    for uri in crawl_settings.getdict("FEEDS"):
+        local = local_feed_path(str(uri))
+        if local is not None:
+            check_output(local, out, db, "-o/-O")
     try:
         Schedule.parse(crawl_settings.get("BEEHIVE_RECHECK_INTERVALS"))
     except ScheduleError as error:
@@ -255,6 +275,17 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
         fail(f"the crawl could not run: {type(error).__name__}: {error}")
     outcome = crawler.stats.get_value("beehive/outcome")
     sys.exit(OUTCOME_EXIT.get(outcome, EXIT_FAILED))
+
+
+def local_feed_path(uri: str) -> str | None:
+    """The file a feed URI names on this machine (a plain path or file://), or None for
+    stdout, other schemes and templated names (%(time)s), which name no file yet."""
+    parts = urlsplit(uri)
+    if uri.startswith("stdout:") or "%(" in uri:
+        return None
+    if parts.scheme == "file":
+        return parts.path
+    return uri if len(parts.scheme) <= 1 else None  # a Windows drive letter is a path
 
 
 @cli.command()
@@ -289,7 +320,13 @@ def convert(files, url, out):
                 click.get_binary_stream("stdout").write(document.encode("utf-8"))
             else:
                 path = release_path(release.date, release.slug)
-                store.write(path, document)
+                held = store.read_bytes(path)
+                if held is not None and held != document.encode("utf-8", "surrogatepass"):
+                    # Perhaps the archive's capture of it: never replaced by a saved page.
+                    raise UnsafePath(f"{Path(out) / path} exists and differs; not overwritten "
+                                     "(remove it first, or convert into another folder)")
+                if held is None:
+                    store.write(path, document)
                 click.echo(f"{name} -> {Path(out) / path}")
         except (ParseError, UnsafePath, OSError) as error:
             click.echo(f"beehive: error: {name}: {error}", err=True)
@@ -330,6 +367,26 @@ def existing_ledger(out, db, thorough: bool = False) -> Path:
         fail(f"no ledger at {path}: run 'beehive crawl' first, or give --out/--db")
     check_ledger(path, thorough)
     return path
+
+
+def check_output(target, out, db, option: str) -> None:
+    """An output file (export -o, a crawl's feed) must not land on the archive itself: its
+    ledger, the files beside it, anything under releases/ or warc/. A usage error, exit 2,
+    before anything is written."""
+    from archive.store import archive_owns
+
+    if archive_owns(target, out, ledger_path(out, db)):
+        raise click.BadParameter(f"{target} is part of the archive {out}; write it elsewhere",
+                                 param_hint=f"'{option}'")
+    folder = Path(target).parent
+    if Path(target).is_dir():
+        raise click.BadParameter(f"{target} is a folder", param_hint=f"'{option}'")
+    if not folder.is_dir():
+        raise click.BadParameter(f"no folder {folder} to write {target} in",
+                                 param_hint=f"'{option}'")
+    if not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"cannot write in {folder} (permission denied)",
+                                 param_hint=f"'{option}'")
 
 
 def open_ledger(out, db):
@@ -509,7 +566,10 @@ def export(out, db, fmt, since, output, revisions):
     beehive export --format csv --since 2024-01-01 -o 2024.csv
     """
     from archive.report import export as run_export
+    from archive.store import write_atomically
 
+    if output != "-":
+        check_output(output, out, db, "-o")
     ledger = open_ledger(out, db)
     try:
         if output == "-":
@@ -517,8 +577,8 @@ def export(out, db, fmt, since, output, revisions):
             run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"), revisions)
             stream.flush()
         else:
-            with open(output, "w", encoding="utf-8", newline="") as stream:
-                run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"), revisions)
+            write_atomically(output, lambda stream: run_export(
+                ledger, stream, fmt, since and since.strftime("%Y-%m-%d"), revisions))
     finally:
         ledger.close()
 

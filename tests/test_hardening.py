@@ -166,3 +166,87 @@ def test_an_unreadable_ledger_is_a_permission_problem(archive):
         assert "damaged" not in line
     finally:
         shutil.rmtree(folder)
+
+
+# -- outputs never land on the archive ---------------------------------------------------------
+
+def archive_targets(out: Path) -> dict[str, Path]:
+    """Files an output must never overwrite, by what they are."""
+    link = out.parent / "link-to-ledger.db"
+    link.symlink_to(out / "ledger.db")
+    hard = out.parent / "hard-link-to-ledger.db"
+    os.link(out / "ledger.db", hard)
+    return {"ledger": out / "ledger.db", "wal": out / "ledger.db-wal",
+            "shm": out / "ledger.db-shm", "journal": out / "ledger.db-journal",
+            "lock": out / "ledger.db.lock",
+            "release file": min((out / "releases").rglob("*.md")),
+            "new file under releases": out / "releases" / "notes.jsonl",
+            "warc": out / "warc" / "x.jsonl", "symlink": link, "hard link": hard}
+
+
+def test_export_never_writes_over_the_archive(archive):
+    for what, target in archive_targets(archive).items():
+        before = snapshot(archive)
+        refused(run("export", "--out", archive, "-o", target), 2, "part of the archive")
+        assert snapshot(archive) == before, what
+    assert run("status", "--out", archive).returncode == 0
+
+
+def test_export_writes_its_file_whole(archive, tmp_path):
+    target = tmp_path / "all.jsonl"
+    target.write_text("an older export\n")
+    result = run("export", "--out", archive, "-o", target)
+    assert result.returncode == 0, result.stderr
+    assert len(target.read_text().splitlines()) == len(list((archive / "releases").rglob("*.md")))
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_a_crawls_feed_never_writes_over_the_archive(archive):
+    targets = archive_targets(archive)
+    for what in ("ledger", "wal", "release file", "new file under releases", "symlink",
+                 "hard link"):
+        before = snapshot(archive)
+        for option, uri in (("-O", f"{targets[what]}:jsonl"),
+                            ("-o", f"file://{targets[what]}:jsonl")):
+            result = run("crawl", "--out", archive, "--base-url", "http://127.0.0.1:9",
+                         option, uri)
+            refused(result, 2, "part of the archive")
+        assert snapshot(archive) == before, what
+    result = run("crawl", "--out", archive, "--base-url", "http://127.0.0.1:9",
+                 "-s", 'FEEDS={"%s": {"format": "jsonl"}}' % (archive / "ledger.db"))
+    refused(result, 2, "part of the archive")
+
+
+@pytest.mark.parametrize("target", ["/nonexistent-folder/new.jsonl", "/", "/etc/hostname/x"])
+def test_an_unusable_feed_or_export_path_is_a_usage_error(archive, target):
+    before = snapshot(archive)
+    refused(run("crawl", "--out", archive, "--base-url", "http://127.0.0.1:9",
+                "-O", f"{target}:jsonl"), 2)
+    if target != "/":  # click refuses a folder for export -o itself
+        refused(run("export", "--out", archive, "-o", target), 2)
+    assert snapshot(archive) == before
+
+
+def test_convert_never_overwrites_a_different_file(archive, tmp_path, corpus_dir):
+    page = min((corpus_dir / "pages" / "2025").rglob("*.html"))
+    fresh = tmp_path / "fresh"
+    assert run("convert", page, "--out", fresh).returncode == 0
+    (converted,) = (fresh / "releases").rglob("*.md")
+    target = archive / converted.relative_to(fresh)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("the archive's own capture\n")
+    before = snapshot(archive)
+    result = run("convert", page, "--out", archive)
+    refused(result, 1, "exists and differs")
+    assert snapshot(archive) == before
+    # Absent or identical: written, or left alone (its modification time kept).
+    target.write_bytes(converted.read_bytes())
+    mtime = target.stat().st_mtime_ns
+    assert run("convert", page, "--out", archive).returncode == 0
+    assert target.stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize("args", [["status", "--bogus"], ["export", "--format", "xml"],
+                                  ["search"], ["crawl", "--delay", "-1"], ["nonsense"]])
+def test_a_usage_error_is_one_line_and_exit_2(archive, args):
+    refused(run(*args, "--out", archive), 2)
