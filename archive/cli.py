@@ -27,7 +27,9 @@ Exit status:
   2  usage error
   3  the site's bot protection blocked the crawler, and the run stopped early
   4  another beehive run is using this archive
-  5  the site could not be reached (DNS failure, connection refused)"""
+  5  the site could not be reached (DNS failure, connection refused)
+  130, 143  stopped by Ctrl-C (SIGINT) or SIGTERM: the run is recorded 'interrupted'
+     (what it captured is kept; the next run goes on from there)"""
 
 
 def fail(message: str, status: int = EXIT_FAILED):
@@ -274,6 +276,8 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
             fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "))
         fail(f"the crawl could not run: {type(error).__name__}: {error}")
     outcome = crawler.stats.get_value("beehive/outcome")
+    if outcome == "interrupted":
+        sys.exit(128 + crawler.stats.get_value("beehive/interrupted"))
     sys.exit(OUTCOME_EXIT.get(outcome, EXIT_FAILED))
 
 

@@ -48,7 +48,10 @@ run_finished = object()
 
 logger = logging.getLogger(__name__)
 
-OUTCOME_EXIT = {"ok": 0, "failed": 1, "incomplete": 1, "blocked": 3, "unreachable": 5}
+# "interrupted": 128 + the stop signal's number, as shells report a command a signal ended
+# (beehive crawl exits 143 for SIGTERM); 130 is Ctrl-C's.
+OUTCOME_EXIT = {"ok": 0, "failed": 1, "incomplete": 1, "blocked": 3, "unreachable": 5,
+                "interrupted": 130}
 
 
 class ArchivePipeline:
@@ -153,7 +156,9 @@ class ArchivePipeline:
                                 "changed", "not_modified")}
         figures["blocked"] = stats.get_value("beehive/blocks", 0)
         figures["requested"] = stats.get_value("downloader/request_count", 0)
-        if stats.get_value("beehive/unreachable"):
+        if stats.get_value("beehive/interrupted"):  # Ctrl-C, SIGTERM (scraper/interrupt.py)
+            outcome = "interrupted"
+        elif stats.get_value("beehive/unreachable"):
             outcome = "unreachable"
         elif stats.get_value("beehive/stopped_blocked"):
             outcome = "blocked"

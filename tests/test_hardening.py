@@ -6,14 +6,19 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import sqlite3
 import stat
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.offline_archive import copy_archive, run, tree
+from tests.offline_archive import copy_archive, run
+from tests.run import FAST_REACTOR, beehive, rows
 
 READ_COMMANDS = [["status"], ["status", "--json"], ["status", "--check"], ["export"],
                  ["search", "housing"], ["changes"], ["history", "x"], ["show", "x"],
@@ -250,3 +255,57 @@ def test_convert_never_overwrites_a_different_file(archive, tmp_path, corpus_dir
                                   ["search"], ["crawl", "--delay", "-1"], ["nonsense"]])
 def test_a_usage_error_is_one_line_and_exit_2(archive, args):
     refused(run(*args, "--out", archive), 2)
+
+
+# -- a crawl stopped by a signal ends `interrupted` --------------------------------------------
+
+def started_crawl(replica, out: Path, *args: str) -> subprocess.Popen:
+    """A crawl in its own process group (as a shell's job is), once it has fetched a few
+    pages."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "archive", "crawl", "--base-url", replica.base_url, "--out",
+         str(out), "-s", FAST_REACTOR, *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while len(replica.paths) < 6 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    assert process.poll() is None, process.communicate()[1][-2000:]
+    return process
+
+
+@pytest.mark.parametrize("number, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stopped_crawl_is_interrupted_exits_128_plus_the_signal_and_check_sees_it(
+        replica, tmp_path, number, status):
+    replica.synthesize(100)
+    out = tmp_path / "archive"
+    process = started_crawl(replica, out, "--delay", "0.02")
+    os.killpg(process.pid, number)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == status, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert "outcome=interrupted" in stderr
+    (run,) = rows(out / "ledger.db", "select outcome, reason, ended from runs")
+    assert run["outcome"] == "interrupted" and run["ended"]
+    assert signal.Signals(number).name in run["reason"]
+    check = beehive("status", "--check", "--out", out)
+    assert check.returncode == 1 and check.stdout.startswith("PROBLEM:"), check.stdout
+    assert "interrupted" in check.stdout
+    assert "interrupted" in beehive("status", "--out", out).stdout
+
+
+def test_ctrl_c_is_honoured_at_once_whatever_the_delay(replica, tmp_path):
+    out = tmp_path / "archive"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "archive", "crawl", "--base-url", replica.base_url, "--out",
+         str(out), "-s", FAST_REACTOR, "--delay", "600"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not replica.paths and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(1)  # the next request now waits for its delay
+    stopped = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - stopped < 5, "the stop waited for the delay"
+    assert process.returncode == 130, stderr[-2000:]
+    assert len(replica.paths) <= 3  # no burst of requests on the way out
