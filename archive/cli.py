@@ -332,7 +332,7 @@ def convert(files, url, out):
                 if held is None:
                     store.write(path, document)
                 click.echo(f"{name} -> {Path(out) / path}")
-        except (ParseError, UnsafePath, OSError) as error:
+        except (ParseError, UnsafePath, OSError, ValueError) as error:  # ConversionError too
             click.echo(f"beehive: error: {name}: {error}", err=True)
             problems += 1
     if problems:

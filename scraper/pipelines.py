@@ -115,6 +115,13 @@ class ArchivePipeline:
             await self.fail(item.url, "failed", f"not a release page: {error}", item.status)
         except OSError as error:  # the disk, not the page: the next run tries again
             await self.fail(item.url, "failed", f"could not write its file: {error}", item.status)
+        except DropItem:  # the writer is gone (on_writer): nothing can be recorded
+            raise
+        except Exception as error:  # noqa: BLE001 - any page the converter cannot handle
+            # (ConversionError, or a bug a page finds) is a recorded failure, tried again
+            # by the next run and named by status, never a release dropped in silence.
+            await self.fail(item.url, "failed",
+                            f"could not convert: {type(error).__name__}: {error}", item.status)
         else:
             saved = archived.saved
             self.stats.inc_value(f"beehive/{saved.outcome}")

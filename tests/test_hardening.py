@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.offline_archive import copy_archive, run
-from tests.run import FAST_REACTOR, beehive, rows
+from tests.run import FAST_REACTOR, beehive, crawl, rows
 
 READ_COMMANDS = [["status"], ["status", "--json"], ["status", "--check"], ["export"],
                  ["search", "housing"], ["changes"], ["history", "x"], ["show", "x"],
@@ -309,3 +309,54 @@ def test_ctrl_c_is_honoured_at_once_whatever_the_delay(replica, tmp_path):
     assert time.monotonic() - stopped < 5, "the stop waited for the delay"
     assert process.returncode == 130, stderr[-2000:]
     assert len(replica.paths) <= 3  # no burst of requests on the way out
+
+
+# -- a body nested deep ------------------------------------------------------------------------
+
+def nested(levels: int) -> str:
+    return ("<ul>" + "<li>level<ul>" * levels + "<li>the deepest item</li>"
+            + "</ul></li>" * levels + "</ul>")
+
+
+def deep_page(replica, slug: str, levels: int) -> str:
+    region = replica.region(slug)
+    start = region.index("field--name-body")
+    start = region.index(">", start) + 1
+    return ("<!DOCTYPE html><html><head></head><body>" + region[:start] + nested(levels)
+            + region[start:] + "</body></html>")
+
+
+def test_a_body_nested_250_levels_deep_is_archived_whole(site, tmp_path):
+    slug = site.slugs[1]
+    site.set_release_html(slug, deep_page(site, slug, 250))
+    out = tmp_path / "archive"
+    result = crawl(site, out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    (path,) = (out / "releases").rglob(f"*-{slug}.md")
+    text = path.read_text()
+    assert "the deepest item" in text and text.count("level") >= 250
+
+
+def test_a_page_the_converter_cannot_handle_is_a_recorded_failure_tried_again(site, tmp_path):
+    slug = site.slugs[1]
+    site.set_release_html(slug, deep_page(site, slug, 2000))
+    out = tmp_path / "archive"
+    result = crawl(site, out)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "outcome=failed" in result.stderr
+    (failure,) = rows(out / "ledger.db", "select url, reason from failures")
+    assert failure["url"].endswith(slug) and "nests elements" in failure["reason"]
+    assert slug in beehive("status", "--out", out).stdout
+    site.clear_requests()
+    again = crawl(site, out)
+    assert f"/release/{slug}" in site.paths  # tried again
+    assert again.returncode == 1
+
+
+def test_convert_refuses_a_body_nested_too_deep_in_one_line(site, tmp_path):
+    page = tmp_path / "deep.html"
+    slug = site.slugs[1]
+    page.write_text(deep_page(site, slug, 2000).replace(
+        "<head>", f'<head><link rel="canonical" href="https://www.beehive.govt.nz/release/{slug}">'))
+    refused(run("convert", page), 1, "nests elements")
