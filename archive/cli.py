@@ -18,6 +18,13 @@ from archive.ledger import NotALedger
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED, EXIT_BUSY, EXIT_UNREACHABLE = 0, 1, 2, 3, 4, 5
 
+# Limits on what a user may ask for (README: "Limits"): beyond them a command would run for
+# minutes, fork without bound or read without end, so they are refused in one line.
+MAX_QUERY = 1000  # characters in a search query
+MAX_JOBS = 4 * (os.cpu_count() or 1)  # rebuild's processes: more only queue for the cores
+MAX_CONVERT = 5 * 1024 * 1024  # bytes of a page to convert: the crawl's DOWNLOAD_MAXSIZE
+MAX_NUMBER = 2**63 - 1  # SQLite's largest integer: revision numbers, run ids, limits
+
 EXIT_STATUSES = """\b
 Exit status:
   0  every discovered release was captured
@@ -37,14 +44,21 @@ def fail(message: str, status: int = EXIT_FAILED):
     sys.exit(status)
 
 
+def named(ctx, param, value):
+    """An empty --out or --db would mean the current folder, or nothing: never meant."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("empty: give a path")
+    return value
+
+
 def archive_options(command):
     """--out and --db, shared by every command that opens an archive."""
     command = click.option(
         "--db", type=click.Path(dir_okay=False), envvar="BEEHIVE_DB", show_envvar=True,
-        help="The ledger (SQLite). Default: DIR/ledger.db.")(command)
+        callback=named, help="The ledger (SQLite). Default: DIR/ledger.db.")(command)
     command = click.option(
         "--out", "out", type=click.Path(file_okay=False), default=DEFAULT_OUT,
-        envvar="BEEHIVE_OUT", show_envvar=True, show_default=True,
+        envvar="BEEHIVE_OUT", show_envvar=True, show_default=True, callback=named,
         help="The archive folder: receives releases/YYYY/MM/YYYY-MM-DD-<slug>.md.")(command)
     return command
 
@@ -68,6 +82,12 @@ class BeehiveGroup(click.Group):
         ``beehive: error: …`` and exit 2 (click prints a usage line and a hint too)."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        for argument in sys.argv[1:] if args is None else args:
+            # Bytes that are not UTF-8 reach Python as lone surrogates, which neither SQLite
+            # nor the terminal can take: refused here, for every command and option.
+            if any("\udc80" <= char <= "\udcff" for char in str(argument)):
+                shown = os.fsencode(argument).decode("utf-8", "backslashreplace")
+                fail(f"not UTF-8 text: '{shown}'", EXIT_USAGE)
         try:
             result = super().main(args, prog_name, complete_var, False, **extra)
         except click.exceptions.NoArgsIsHelpError as error:  # `beehive` alone: the help
@@ -90,6 +110,8 @@ class BeehiveGroup(click.Group):
             reader_gone()
         except NotALedger as error:
             fail(str(error), EXIT_USAGE)
+        except OverflowError as error:  # a number past what SQLite or datetime can hold
+            fail(f"a number is too large: {error}", EXIT_USAGE)
         except sqlite3.DatabaseError as error:
             fail(f"the ledger cannot be used: {error}")
         except OSError as error:
@@ -110,10 +132,12 @@ def cli():
 
 
 def base_url_type(value):
-    parts = urlsplit(value or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise click.BadParameter(f"not an http(s) URL: {value!r}")
-    return value.rstrip("/")
+    from scraper.checks import SettingError, check_base_url
+
+    try:
+        return check_base_url(value)
+    except SettingError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def setting_pair(ctx, param, values):
@@ -147,7 +171,7 @@ def release_urls(ctx, param, values):
               help="Where requests go. Links that name www.beehive.govt.nz are fetched from "
                    "here instead, so the crawl can run against a mirror or a test replica.")
 @archive_options
-@click.option("--delay", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--delay", type=click.FloatRange(min=0, max=86400), default=1.0, show_default=True,
               help="Seconds between requests (one request at a time).")
 @click.option("--full", is_flag=True,
               help="Walk the whole listing and every government's search, and fetch every "
@@ -172,7 +196,8 @@ def release_urls(ctx, param, values):
               help="Fetch exactly this release now, archived or new, and nothing else "
                    "(no listing, no rechecks, no retries); repeatable. A new version "
                    "becomes a new revision.")
-@click.option("--recheck-max", type=click.IntRange(min=0), default=30, show_default=True,
+@click.option("--recheck-max", type=click.IntRange(min=0, max=100_000), default=30,
+              show_default=True,
               help="Recheck at most this many archived releases whose recheck is due, "
                    "most overdue first, with conditional requests; 0 turns rechecks off.")
 @click.option("-v", "--verbose", is_flag=True,
@@ -210,8 +235,8 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
     from scrapy.utils.conf import feed_process_params_from_cli
 
     from archive.ledger import LedgerDamaged
-    from archive.schedule import Schedule, ScheduleError
-    from scraper.discovery import SeedError
+    from scraper.checks import SettingError, check_settings
+    from scraper.discovery import SeedError, read_seeds
     from scraper.pipelines import OUTCOME_EXIT
 
     crawl_settings = Settings()
@@ -250,9 +275,14 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
         if local is not None:
             check_output(local, out, db, "-o/-O")
     try:
-        Schedule.parse(crawl_settings.get("BEEHIVE_RECHECK_INTERVALS"))
-    except ScheduleError as error:
-        raise click.BadParameter(f"BEEHIVE_RECHECK_INTERVALS: {error}", param_hint="'-s'")
+        check_settings(crawl_settings)
+    except SettingError as error:
+        raise click.BadParameter(str(error), param_hint="'-s'") from None
+    for seed in crawl_settings.getlist("BEEHIVE_SEEDS"):
+        try:  # read again by the spider; here, so that a bad one touches nothing
+            read_seeds(seed)
+        except SeedError as error:
+            fail(str(error), EXIT_USAGE)
     click.echo(f"beehive: crawling {base_url} into {out}", err=True)
     if ledger_path(out, db).exists():  # a missing one is made; any other must be beehive's
         check_ledger(ledger_path(out, db))
@@ -292,10 +322,20 @@ def local_feed_path(uri: str) -> str | None:
     return uri if len(parts.scheme) <= 1 else None  # a Windows drive letter is a path
 
 
+def read_page(name: str) -> bytes:
+    """A saved page, read up to MAX_CONVERT bytes: a larger one (or /dev/zero) is refused
+    after that many, as the crawl refuses a larger response."""
+    with open(name, "rb") as handle:
+        data = handle.read(MAX_CONVERT + 1)
+    if len(data) > MAX_CONVERT:
+        raise ValueError(f"larger than {MAX_CONVERT // (1024 * 1024)} MiB: not a release page")
+    return data
+
+
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--url", help="The release's canonical URL, when the page does not give it.")
-@click.option("--out", type=click.Path(file_okay=False),
+@click.option("--out", type=click.Path(file_okay=False), callback=named,
               help="Write each file to its archive path under DIR/releases/ instead of stdout.")
 def convert(files, url, out):
     """Convert saved release pages to seed-format Markdown, offline.
@@ -317,7 +357,7 @@ def convert(files, url, out):
     problems = 0
     for name in files:
         try:
-            release = parse_release(Path(name).read_bytes(), url)
+            release = parse_release(read_page(name), url)
             document = render_document(release)
             if store is None:
                 # Byte for byte as the file would hold it: no newline added at the end.
@@ -424,8 +464,9 @@ Exit status:
 @archive_options
 @click.option("--prune", is_flag=True,
               help="Delete files under releases/ that the ledger does not know.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Processes that render (default: one per available core).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1, max=MAX_JOBS), default=None,
+              help="Processes that render (default: one per available core; at most four "
+                   "per core).")
 def rebuild(out, db, prune, jobs):
     """Regenerate every release's file from the ledger, offline.
 
@@ -495,10 +536,16 @@ def verify(out, db):
 
 
 def duration_type(ctx, param, value):
+    from datetime import datetime, timezone
+
     from archive.report import parse_duration
 
     try:
-        return parse_duration(value)
+        duration = parse_duration(value)
+        datetime.now(timezone.utc) - duration  # noqa: B018 - a moment that exists
+        return duration
+    except OverflowError:
+        raise click.BadParameter(f"too long: {value!r}") from None
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
 
@@ -590,8 +637,8 @@ def export(out, db, fmt, since, output, revisions):
 @cli.command(epilog=OFFLINE_EXIT)
 @archive_options
 @click.argument("query")
-@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True,
-              help="At most this many hits.")
+@click.option("-n", "--limit", type=click.IntRange(min=1, max=MAX_NUMBER), default=20,
+              show_default=True, help="At most this many hits.")
 def search(out, db, query, limit):
     """Full-text search of titles and bodies; prints date, title and path per hit,
     best first, tab-separated.
@@ -607,6 +654,9 @@ def search(out, db, query, limit):
 
     from archive.report import search as run_search
 
+    if len(query) > MAX_QUERY:
+        raise click.BadParameter(f"{len(query)} characters; at most {MAX_QUERY}",
+                                 param_hint="QUERY")
     ledger = open_ledger(out, db)
     try:
         hits = run_search(ledger, query, limit)
@@ -650,14 +700,38 @@ def serve(out, db, host, port):
         fail("beehive serve needs Datasette: pip install 'beehive-archive[serve]'")
     from archive.serve import datasette_arguments
 
+    if not host.strip():
+        # Datasette would listen on every interface: never what an empty value meant.
+        raise click.BadParameter("empty: give an address (0.0.0.0 for every interface)",
+                                 param_hint="'--host'")
     path = ledger_path(out, db)
     if not path.is_file():
         fail(f"no ledger at {path}: run 'beehive crawl' first, or give --out/--db")
     check_ledger(path)
+    port_free(host, port)
     with tempfile.TemporaryDirectory(prefix="beehive-serve-") as folder:
         arguments = datasette_arguments(path, Path(out), host, port,
                                         Path(folder) / "metadata.json")
         datasette_cli.main(args=arguments, prog_name="datasette", standalone_mode=False)
+
+
+def port_free(host: str, port: int) -> None:
+    """Can Datasette listen there? Asked first, so that a port in use is one line and exit
+    1, not the server's log and its own exit status."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as error:
+        raise click.BadParameter(f"cannot listen on {host!r}: {error}",
+                                 param_hint="'--host'") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as error:
+            fail(f"cannot listen on {host} port {port}: {error.strerror or error}")
 
 
 # -- history: revisions of a release, and the change log --------------------------------
@@ -709,7 +783,7 @@ def history(out, db, release, as_json):
 @cli.command(epilog=OFFLINE_EXIT)
 @archive_options
 @click.argument("release", metavar="URL_OR_SLUG")
-@click.option("-r", "--revision", type=click.IntRange(min=1), metavar="N",
+@click.option("-r", "--revision", type=click.IntRange(min=1, max=MAX_NUMBER), metavar="N",
               help="This revision (see 'beehive history').")
 @click.option("--at", metavar="TIMESTAMP",
               help="The revision the archive held at this UTC moment "
@@ -745,8 +819,8 @@ def show(out, db, release, revision, at):
 @cli.command(epilog=OFFLINE_EXIT)
 @archive_options
 @click.argument("release", metavar="URL_OR_SLUG")
-@click.argument("a", type=click.IntRange(min=1), required=False)
-@click.argument("b", type=click.IntRange(min=1), required=False)
+@click.argument("a", type=click.IntRange(min=1, max=MAX_NUMBER), required=False)
+@click.argument("b", type=click.IntRange(min=1, max=MAX_NUMBER), required=False)
 def diff(out, db, release, a, b):
     """A unified diff of a release's file between revisions A and B (default:
     the last two; A alone: from A to the latest).
@@ -792,6 +866,8 @@ def changes(out, db, since, as_json):
 
     from archive.history import changes as read_changes, format_change, parse_moment
 
+    if since is not None and since.strip().isdigit() and int(since) > MAX_NUMBER:
+        raise click.BadParameter(f"no run has an id this large: {since}", param_hint="'--since'")
     if since is not None and not since.strip().isdigit():
         try:
             parse_moment(since)

@@ -40,6 +40,7 @@ from archive.parse import BlockedPage, ParseError
 from archive.schedule import Schedule
 from archive.store import UnsafePath
 from scraper import worker
+from scraper.checks import check_settings
 from scraper.items import ReleaseFailure, ReleaseNotModified, ReleasePage, ReleaseRecord
 
 # Sent just before the summary line is printed, so that whatever draws on the terminal (the
@@ -60,6 +61,7 @@ class ArchivePipeline:
         self.crawler = crawler
         self.signals = crawler.signals
         self.stats = crawler.stats
+        check_settings(settings)  # `scrapy crawl` too: stop before anything is recorded
         self.log_level = settings.get("LOG_LEVEL") if settings.getbool("LOG_ENABLED") else None
         # Raises ArchiveBusy before anything is fetched when another run holds the archive.
         self.location = (settings.get("BEEHIVE_OUT"), settings.get("BEEHIVE_DB"),

@@ -1,0 +1,96 @@
+"""The settings a crawl reads, checked before it starts, in one place.
+
+A value Scrapy or the archive could not use (``-s DOWNLOAD_DELAY=abc``, a base URL with a
+port out of range) would otherwise fail deep inside the run, after the ledger recorded a
+run, with a traceback and a misleading outcome. ``beehive crawl`` turns a SettingError into
+a usage error (one line, exit 2) before anything is touched; ``scrapy crawl releases``
+stops with it before anything is fetched.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from urllib.parse import urlsplit
+
+
+class SettingError(ValueError):
+    """A setting the crawl cannot use; the message names it."""
+
+
+DAY = 86400.0
+# name: (lowest, highest): seconds, counts and sizes a crawl can use.
+NUMBERS = {
+    "DOWNLOAD_DELAY": (0.0, DAY),
+    "DOWNLOAD_TIMEOUT": (0.001, DAY),
+    "BEEHIVE_RETRY_BACKOFF": (0.0, DAY),
+    "BEEHIVE_RETRY_BACKOFF_MAX": (0.0, DAY),
+    "BEEHIVE_BLOCK_BACKOFF": (0.0, DAY),
+}
+COUNTS = {
+    "BEEHIVE_RECHECK_MAX": (0, 100_000),
+    "RETRY_TIMES": (0, 100),
+    "BEEHIVE_MAX_BLOCKS": (1, 10_000),
+    "CONCURRENT_REQUESTS": (1, 1_000),
+    "CONCURRENT_REQUESTS_PER_DOMAIN": (1, 1_000),
+    "CONCURRENT_ITEMS": (1, 10_000),
+    "DOWNLOAD_MAXSIZE": (0, 2**31),
+    "DOWNLOAD_WARNSIZE": (0, 2**31),
+    "BEEHIVE_WARC_MAX_SIZE": (1, 2**40),
+}
+FLAGS = ("BEEHIVE_FULL", "BEEHIVE_WARC", "ROBOTSTXT_OBEY", "RETRY_ENABLED", "LOG_ENABLED")
+
+
+def check_base_url(value) -> str:
+    """An http(s) URL with a host, a valid port and nothing unprintable; without its
+    trailing slash."""
+    value = str(value or "")
+    if any(ord(char) < 32 or ord(char) == 127 or char.isspace() for char in value):
+        raise SettingError(f"not an http(s) URL (control characters or spaces): {value!r}")
+    try:
+        parts = urlsplit(value)
+        parts.port  # raises ValueError when out of range or not a number
+    except ValueError as error:
+        raise SettingError(f"not an http(s) URL ({error}): {value!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingError(f"not an http(s) URL: {value!r}")
+    return value.rstrip("/")
+
+
+def check_settings(settings) -> None:
+    """Raise SettingError for the first setting the crawl could not use."""
+    from archive.schedule import Schedule, ScheduleError
+
+    check_base_url(settings.get("BEEHIVE_BASE_URL"))
+    if not str(settings.get("BEEHIVE_OUT") or "").strip():
+        raise SettingError("BEEHIVE_OUT: the archive folder must be named (it is empty)")
+    if settings.get("BEEHIVE_DB") is not None and not str(settings.get("BEEHIVE_DB")).strip():
+        raise SettingError("BEEHIVE_DB: the ledger must be named (it is empty)")
+    for name, (low, high) in NUMBERS.items():
+        try:
+            value = settings.getfloat(name)
+        except (TypeError, ValueError):
+            raise SettingError(f"{name}: not a number: {settings.get(name)!r}") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise SettingError(f"{name}: {settings.get(name)!r} is not between {low:g} "
+                               f"and {high:g}")
+    for name, (low, high) in COUNTS.items():
+        try:
+            value = settings.getint(name)
+        except (TypeError, ValueError, OverflowError):
+            raise SettingError(f"{name}: not a whole number: {settings.get(name)!r}") from None
+        if not low <= value <= high:
+            raise SettingError(f"{name}: {value} is not between {low} and {high}")
+    for name in FLAGS:
+        try:
+            settings.getbool(name)
+        except ValueError:
+            raise SettingError(f"{name}: not true or false: {settings.get(name)!r}") from None
+    level = str(settings.get("LOG_LEVEL") or "")
+    if not isinstance(logging.getLevelName(level.upper()), int):
+        raise SettingError(f"LOG_LEVEL: not a log level (DEBUG, INFO, WARNING, ERROR, "
+                           f"CRITICAL): {level!r}")
+    try:
+        Schedule.parse(settings.get("BEEHIVE_RECHECK_INTERVALS"))
+    except ScheduleError as error:
+        raise SettingError(f"BEEHIVE_RECHECK_INTERVALS: {error}") from None
