@@ -360,3 +360,84 @@ def test_convert_refuses_a_body_nested_too_deep_in_one_line(site, tmp_path):
     page.write_text(deep_page(site, slug, 2000).replace(
         "<head>", f'<head><link rel="canonical" href="https://www.beehive.govt.nz/release/{slug}">'))
     refused(run("convert", page), 1, "nests elements")
+
+
+# -- crawl settings: a usage error, before anything is touched ---------------------------------
+
+@pytest.mark.parametrize("args", [
+    ["--base-url", "http://127.0.0.1:99999"], ["--base-url", "http://[::1"],
+    ["--base-url", "http://127.0.0.1\x01:8000"], ["--base-url", "http://exa mple.org"],
+    ["--base-url", "ftp://example.org"], ["--recheck-max", "9" * 30],
+    ["--delay", "nan"], ["--delay", "inf"], ["--out", ""], ["--db", " "],
+    ["-s", "DOWNLOAD_DELAY=abc"], ["-s", "DOWNLOAD_DELAY=-1"], ["-s", "LOG_LEVEL=NOPE"],
+    ["-s", "BEEHIVE_RECHECK_MAX=" + "9" * 30], ["-s", "RETRY_TIMES=many"],
+    ["-s", "BEEHIVE_FULL=perhaps"], ["-s", "DOWNLOAD_TIMEOUT=0"],
+    ["-s", "BEEHIVE_BASE_URL=http://h:0x1"], ["-s", "BEEHIVE_RECHECK_INTERVALS=soon"],
+    ["-O", "/nonexistent-folder/x.jsonl"]])
+def test_a_crawl_setting_it_cannot_use_is_one_line_exit_2_and_touches_nothing(tmp_path, args):
+    out = tmp_path / "archive"
+    result = run("crawl", "--out", out, "--base-url", "http://127.0.0.1:9", *args)
+    refused(result, 2)
+    assert not out.exists()
+
+
+def test_a_seed_file_that_unpacks_too_large_is_refused_without_unpacking_it(tmp_path):
+    import gzip
+
+    from scraper.discovery import MAX_SEED_BYTES
+
+    seed = tmp_path / "bomb.txt.gz"
+    with gzip.open(seed, "wb") as handle:
+        for _ in range(MAX_SEED_BYTES // 2**20 + 2):
+            handle.write(b"\n" * 2**20)
+    assert seed.stat().st_size < 2**20
+    out = tmp_path / "archive"
+    result = run("crawl", "--out", out, "--base-url", "http://127.0.0.1:9", "--seed", seed)
+    refused(result, 2, "larger than 50 MB unpacked")
+    assert not out.exists()
+
+
+# -- every other command: bounds, numbers, bytes ---------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ["show", "\udcff"], ["history", "x\udcfe"], ["diff", "\udcff"], ["search", "\udcff"],
+    ["changes", "--since", "\udcff"],
+    ["status", "--check", "--max-age", "9" * 30 + "d"], ["changes", "--since", "9" * 30],
+    ["search", "housing", "--limit", "9" * 30], ["show", "x", "--revision", "9" * 30],
+    ["diff", "x", "1", "9" * 30], ["search", "a" * 1001], ["rebuild", "-j", "100000"],
+    ["export", "--since", "99999-01-01"], ["status", "--max-age", "soon"]])
+def test_bad_arguments_are_one_line_exit_2_and_change_nothing(archive, args):
+    before = snapshot(archive)
+    # (subprocess passes a lone surrogate on as the byte it stands for: \udcff -> 0xff)
+    refused(run(*args, "--out", archive), 2)
+    assert snapshot(archive) == before
+
+
+def test_a_long_query_is_refused_at_once_and_one_just_within_the_limit_runs(archive):
+    started = time.monotonic()
+    assert run("search", "housing " * 100 + "x" * 200, "--out", archive).returncode == 0
+    assert time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize("source", ["/dev/zero", "huge"])
+def test_convert_reads_at_most_5_mib(tmp_path, source):
+    if source == "huge":
+        source = tmp_path / "huge.html"
+        source.write_bytes(b"<html>" + b" " * (5 * 2**20))
+    started = time.monotonic()
+    result = run("convert", source)
+    refused(result, 1, "larger than 5 MiB")
+    assert time.monotonic() - started < 15
+
+
+def test_serve_refuses_an_empty_host_and_a_port_in_use_in_one_line(archive):
+    import socket
+
+    pytest.importorskip("datasette")
+    refused(run("serve", "--host", "", "--out", archive), 2, "--host")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused(run("serve", "--port", port, "--out", archive), 1,
+                f"port {port}")
