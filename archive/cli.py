@@ -853,7 +853,9 @@ def changes(out, db, since, as_json):
 
     Kinds: new (first capture), updated (a new revision, a file re-rendered, or
     a gone release answering again), gone (the site answered 404/410), moved
-    (the release's slug was renamed: old path -> new path). Each line: at,
+    (the release's slug was renamed: old path -> new path), redirected (its URL
+    now redirects to another archived release: both are kept, the ledger's
+    releases.moved_to names the other). Each line: at,
     kind, revision, path, sha256, url, tab-separated. A program that keeps the
     last 'at' it saw and asks again with --since gets every change exactly once.
 

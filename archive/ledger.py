@@ -76,6 +76,10 @@ RELEASE_COLUMNS = {
     "next_check": str,  # when to ask the site for it again (UTC, YYYY-MM-DDTHH:MM:SSZ)
     "etag": str,  # validators of the last capture's response, for conditional rechecks
     "last_modified": str,
+    # The archived release this one's URL now redirects to (301), when that is another
+    # release the archive holds: both are kept, each with its file and history (a rename,
+    # to a URL not archived yet, moves the release instead). Cleared when it answers again.
+    "moved_to": str,
 }
 
 SCHEMA_VERSION = 2
@@ -308,7 +312,7 @@ class Ledger:
             version = db.execute("pragma user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
                 self._migrate(version)
-            elif "page_url" not in db["revisions"].columns_dict:
+            elif self._columns_missing():
                 # made by a development build of this version: columns added since
                 with db.atomic():
                     self._add_missing_columns()
@@ -380,6 +384,13 @@ class Ledger:
             "values (?, ?, ?, ?, ?, ?, ?)", entries)
         self.db.conn.executemany(
             "update releases set next_check = ? where url = ? and next_check is null", checks)
+
+    def _columns_missing(self) -> bool:
+        return any(table in self.db.table_names()
+                   and set(columns) - set(self.db[table].columns_dict)
+                   for table, columns in (("releases", RELEASE_COLUMNS), ("runs", RUN_COLUMNS),
+                                          ("revisions", REVISION_COLUMNS),
+                                          ("walks", WALK_COLUMNS)))
 
     def _add_missing_columns(self) -> None:
         db = self.db
@@ -611,9 +622,22 @@ class Ledger:
     def _move(self, old_url: str, new_url: str) -> str | None:
         """A release now answers under a new canonical URL (a renamed slug): its revisions go
         first in the new URL's history, its row goes, and the old URL becomes an alias.
-        Returns the old row's file path, or None when there was no such release."""
-        old = self.db.execute("select path from releases where url = ?", [old_url]).fetchone()
+        Returns the old row's file path, or None when there was no such release.
+
+        When the new URL is another release the archive held before this run, it is no
+        rename but a redirect from one release to another: nothing is merged. The old
+        release keeps its file and history, is marked ``moved_to`` the other, and the change
+        log says ``redirected`` (once). (A rename's new URL may have been captured earlier
+        in the same run, found by a walk: it is still a rename.)"""
+        old = self.db.execute("select path, sha256, moved_to from releases where url = ?",
+                              [old_url]).fetchone()
         if old is None:
+            return None
+        if self.db.execute("select 1 from revisions where url = ? and run_id is not ? "
+                           "limit 1", [new_url, self.run_id]).fetchone():
+            if old[2] != new_url:
+                self._update(old_url, {"moved_to": new_url})
+                self.log_change("redirected", old_url, old[0], old[1], self._revision(old_url))
             return None
         db = self.db
         self._keep_region(old_url)
@@ -671,6 +695,9 @@ class Ledger:
         """A release was fetched: its failures are over, and the other URLs it was asked
         for or is known by are its aliases, so that a walk meeting them knows it."""
         self.db.execute("delete from failures where url in (?, ?)", [url, requested_url or url])
+        # It answers under its own URL: whatever it redirected to before, it is back.
+        self.db.execute("update releases set moved_to = null where url = ? "
+                        "and moved_to is not null", [url])
         for other in (requested_url, alias):
             if other and other != url:
                 self.db.execute("insert into aliases (url, canonical) values (?, ?) "
