@@ -624,17 +624,20 @@ class Ledger:
         first in the new URL's history, its row goes, and the old URL becomes an alias.
         Returns the old row's file path, or None when there was no such release.
 
-        When the new URL is another release the archive held before this run, it is no
-        rename but a redirect from one release to another: nothing is merged. The old
-        release keeps its file and history, is marked ``moved_to`` the other, and the change
-        log says ``redirected`` (once). (A rename's new URL may have been captured earlier
-        in the same run, found by a walk: it is still a rename.)"""
-        old = self.db.execute("select path, sha256, moved_to from releases where url = ?",
-                              [old_url]).fetchone()
+        When the new URL is another release the archive held before this run, published
+        at another moment, it is no rename but a redirect from one release to another:
+        nothing is merged. The old release keeps its file and history, is marked
+        ``moved_to`` the other, and the change log says ``redirected`` (once). (A renamed
+        release keeps its publication time; a walk may have archived it under its new URL
+        already, in this run or an earlier one: that is still a rename.)"""
+        old = self.db.execute("select path, sha256, moved_to, published from releases "
+                              "where url = ?", [old_url]).fetchone()
         if old is None:
             return None
-        if self.db.execute("select 1 from revisions where url = ? and run_id is not ? "
-                           "limit 1", [new_url, self.run_id]).fetchone():
+        if self.db.execute("select 1 from releases where url = ? and published is not ? "
+                           "and exists (select 1 from revisions where url = ? "
+                           "and run_id is not ?)",
+                           [new_url, old[3], new_url, self.run_id]).fetchone():
             if old[2] != new_url:
                 self._update(old_url, {"moved_to": new_url})
                 self.log_change("redirected", old_url, old[0], old[1], self._revision(old_url))

@@ -7,7 +7,7 @@ its number), so the run is recorded as ``interrupted`` and ``beehive crawl`` exi
 signal's number (130, 143), as shells expect. It also stops the waiting: a request held back
 by DOWNLOAD_DELAY is sent at once instead of after the delay (the graceful stop waits for
 every request the engine has handed on), so a long ``--delay`` does not keep a stopped crawl
-alive for minutes.
+alive for minutes; and ``sleep`` (the retry and block back-offs' wait) ends early.
 """
 
 from __future__ import annotations
@@ -58,3 +58,18 @@ class StopSignals:
                 slot.latercall.cancel()
                 slot.latercall = None
             downloader._process_queue(slot)
+
+
+async def sleep(seconds: float, crawler) -> None:
+    """Wait as scrapy.utils.asyncio.sleep does, but end early once the run is stopped by a
+    signal: a back-off of minutes must not hold a stopped crawl."""
+    import time
+
+    from scrapy.utils.asyncio import sleep as scrapy_sleep
+
+    deadline = time.monotonic() + seconds
+    while not crawler.stats.get_value("beehive/interrupted"):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        await scrapy_sleep(min(left, 0.25))

@@ -479,3 +479,22 @@ def test_a_release_redirecting_to_another_archived_one_is_kept_not_merged(site, 
     assert crawl(site, out, "--url", f"{PRODUCTION}/release/{source}").returncode == 0
     assert rows(db, "select moved_to from releases where url = ?",
                 [f"{PRODUCTION}/release/{source}"]) == [{"moved_to": None}]
+
+
+def test_ctrl_c_is_honoured_at_once_during_a_retry_back_off(site, tmp_path):
+    slug = site.slugs[0]
+    site.fault(f"/release/{slug}", "status", times=1000, status=503)
+    out = tmp_path / "archive"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "archive", "crawl", "--base-url", site.base_url, "--out",
+         str(out), "-s", FAST_REACTOR, "--delay", "0", "-s", "BEEHIVE_RETRY_BACKOFF=600"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while f"/release/{slug}" not in site.paths and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(1)  # now waiting 600 s before the retry
+    stopped = time.monotonic()
+    os.killpg(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - stopped < 5, "the stop waited for the back-off"
+    assert process.returncode == 143, stderr[-2000:]
