@@ -270,7 +270,9 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
         except UsageError as error:
             raise click.UsageError(str(error)) from None
         crawl_settings.set("FEEDS", feeds, priority="cmdline")
-    for uri in crawl_settings.getdict("FEEDS"):
+    from scraper.checks import local_feed_path
+
+    for uri in crawl_settings.getdict("FEEDS"):  # also in check_settings; here, named -o/-O
         local = local_feed_path(str(uri))
         if local is not None:
             check_output(local, out, db, "-o/-O")
@@ -309,17 +311,6 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
     if outcome == "interrupted":
         sys.exit(128 + crawler.stats.get_value("beehive/interrupted"))
     sys.exit(OUTCOME_EXIT.get(outcome, EXIT_FAILED))
-
-
-def local_feed_path(uri: str) -> str | None:
-    """The file a feed URI names on this machine (a plain path or file://), or None for
-    stdout, other schemes and templated names (%(time)s), which name no file yet."""
-    parts = urlsplit(uri)
-    if uri.startswith("stdout:") or "%(" in uri:
-        return None
-    if parts.scheme == "file":
-        return parts.path
-    return uri if len(parts.scheme) <= 1 else None  # a Windows drive letter is a path
 
 
 def read_page(name: str) -> bytes:

@@ -94,3 +94,32 @@ def check_settings(settings) -> None:
         Schedule.parse(settings.get("BEEHIVE_RECHECK_INTERVALS"))
     except ScheduleError as error:
         raise SettingError(f"BEEHIVE_RECHECK_INTERVALS: {error}") from None
+    check_feeds(settings)
+
+
+def local_feed_path(uri: str) -> str | None:
+    """The file a feed URI names on this machine (a plain path or file://), or None for
+    stdout, other schemes and templated names (%(time)s), which name no file yet."""
+    parts = urlsplit(uri)
+    if uri.startswith("stdout:") or "%(" in uri:
+        return None
+    if parts.scheme == "file":
+        return parts.path
+    return uri if len(parts.scheme) <= 1 else None  # a Windows drive letter is a path
+
+
+def check_feeds(settings) -> None:
+    """No feed (FEEDS, -o/-O) may be written over the archive: its ledger and the files
+    beside it, releases/, warc/ (see archive.store.archive_owns). Scrapy opens, and with
+    -O truncates, a feed's file when the spider opens: this runs before."""
+    from pathlib import Path
+
+    from archive.store import archive_owns
+
+    out = settings.get("BEEHIVE_OUT")
+    ledger = settings.get("BEEHIVE_DB") or Path(out) / "ledger.db"
+    for uri in settings.getdict("FEEDS"):
+        local = local_feed_path(str(uri))
+        if local is not None and archive_owns(local, out, ledger):
+            raise SettingError(f"FEEDS: {local} is part of the archive {out}; write it "
+                               "elsewhere")

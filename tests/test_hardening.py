@@ -498,3 +498,13 @@ def test_ctrl_c_is_honoured_at_once_during_a_retry_back_off(site, tmp_path):
     _, stderr = process.communicate(timeout=60)
     assert time.monotonic() - stopped < 5, "the stop waited for the back-off"
     assert process.returncode == 143, stderr[-2000:]
+
+
+def test_scrapy_crawl_never_writes_a_feed_over_the_ledger(archive):
+    before = snapshot(archive)
+    result = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "releases", "-s", f"BEEHIVE_OUT={archive}",
+         "-s", "BEEHIVE_BASE_URL=http://127.0.0.1:9", "-O", f"{archive / 'ledger.db'}:jsonl"],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent)
+    assert "part of the archive" in result.stderr, result.stderr[-2000:]
+    assert snapshot(archive) == before
