@@ -156,6 +156,16 @@ def check_integrity(path: str | Path, *, thorough: bool = False) -> None:
                             + "; ".join(" ".join(problem.split()) for problem in problems))
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another account's process
+        return True
+    return True
+
+
 class NotALedger(sqlite3.DatabaseError):
     """A file given as the ledger that beehive did not make (another program's SQLite
     database, an empty file): refused, and never written to."""
@@ -267,8 +277,11 @@ class Ledger:
         if another process made one meanwhile, that one stays."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.name}.new-{os.getpid()}")
-        for leftover in [temporary, *(Path(f"{temporary}{end}") for end in ("-wal", "-shm"))]:
-            leftover.unlink(missing_ok=True)
+        for leftover in self.path.parent.glob(f".{self.path.name}.new-*"):
+            # What a run killed while making the ledger left: its process is gone.
+            pid = leftover.name.rsplit(".new-", 1)[1].split("-")[0]
+            if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
+                leftover.unlink(missing_ok=True)
         try:
             db = sqlite_utils.Database(temporary)
             db.enable_wal()

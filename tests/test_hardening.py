@@ -83,6 +83,20 @@ def test_a_missing_ledger_is_made_whole_or_not_at_all(tmp_path):
     assert not [p.name for p in path.parent.iterdir() if ".new-" in p.name]  # no temporary left
 
 
+def test_a_half_made_ledger_left_by_a_killed_run_is_cleared_and_never_used(tmp_path):
+    from archive.ledger import Ledger
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    path = tmp_path / "ledger.db"
+    leftovers = [tmp_path / f".ledger.db.new-{dead.pid}", tmp_path / f".ledger.db.new-{dead.pid}-wal"]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half")
+    Ledger(path).close()
+    assert not any(leftover.exists() for leftover in leftovers)
+    assert run("status", "--db", path).returncode == 0
+
+
 # -- a read-only archive -----------------------------------------------------------------------
 
 # Runs a command as 'nobody', for whom root's files are read-only (root itself ignores
