@@ -74,8 +74,10 @@ def reader_gone():
 
 class BeehiveGroup(click.Group):
     """Turns the errors a user can cause (a ledger that is not SQLite, a folder that cannot
-    be written) into one line and exit status 1, instead of a traceback; and ends every
-    command quietly when the reader of its output goes away."""
+    be written) into one line and exit status 1, instead of a traceback, and usage errors
+    (a bad option, a file that is no beehive ledger, bytes that are not UTF-8, a number too
+    large) into one line and exit status 2; and ends every command quietly when the reader
+    of its output goes away."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Click's own handling, but a usage error is one line like every other refusal:
@@ -95,8 +97,8 @@ class BeehiveGroup(click.Group):
             sys.exit(error.exit_code)
         except click.ClickException as error:
             fail(" ".join(error.format_message().split()), error.exit_code)
-        except click.Abort:
-            fail("aborted", EXIT_FAILED)
+        except click.Abort:  # Ctrl-C (or end of input at a prompt): as shells report it
+            fail("interrupted", 128 + signal.SIGINT)
         sys.exit(result if isinstance(result, int) else EXIT_OK)
 
     def invoke(self, ctx):
@@ -235,7 +237,7 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
     from scrapy.utils.conf import feed_process_params_from_cli
 
     from archive.ledger import LedgerDamaged
-    from scraper.checks import SettingError, check_settings
+    from scraper.checks import SettingError, check_settings, local_feed_path
     from scraper.discovery import SeedError, read_seeds
     from scraper.pipelines import OUTCOME_EXIT
 
@@ -270,8 +272,6 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
         except UsageError as error:
             raise click.UsageError(str(error)) from None
         crawl_settings.set("FEEDS", feeds, priority="cmdline")
-    from scraper.checks import local_feed_path
-
     for uri in crawl_settings.getdict("FEEDS"):  # also in check_settings; here, named -o/-O
         local = local_feed_path(str(uri))
         if local is not None:
