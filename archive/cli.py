@@ -618,8 +618,12 @@ def export(out, db, fmt, since, output, revisions):
             stream = click.get_text_stream("stdout", encoding="utf-8")
             run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"), revisions)
             stream.flush()
+        elif Path(output).exists() and not Path(output).resolve().is_file():
+            # /dev/stdout, a named pipe: written to as it is, never renamed over
+            with open(output, "w", encoding="utf-8", newline="") as stream:
+                run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"), revisions)
         else:
-            write_atomically(output, lambda stream: run_export(
+            write_atomically(Path(output).resolve(), lambda stream: run_export(
                 ledger, stream, fmt, since and since.strftime("%Y-%m-%d"), revisions))
     finally:
         ledger.close()

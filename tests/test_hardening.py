@@ -522,3 +522,16 @@ def test_scrapy_crawl_never_writes_a_feed_over_the_ledger(archive):
         capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent)
     assert "part of the archive" in result.stderr, result.stderr[-2000:]
     assert snapshot(archive) == before
+
+
+def test_export_to_a_device_or_a_link_writes_through_it(archive, tmp_path):
+    result = run("export", "--out", archive, "-o", "/dev/stdout")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == len(list((archive / "releases").rglob("*.md")))
+    assert Path("/dev/stdout").is_symlink() or not Path("/dev/stdout").is_file()
+    target = tmp_path / "real.jsonl"
+    target.write_text("")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    assert run("export", "--out", archive, "-o", link).returncode == 0
+    assert link.is_symlink() and target.read_text()
