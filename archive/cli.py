@@ -476,6 +476,13 @@ def rebuild(out, db, prune, jobs):
     archiver = open_archive(out, db)
     try:
         total = archiver.ledger.count()
+        if prune and total == 0 and archiver.store.files():
+            # A ledger that knows none of the files is another archive's (a wrong --db),
+            # not proof that every file is stray.
+            archiver.close()
+            fail(f"the ledger {ledger_path(out, db)} holds no releases, so --prune would "
+                 f"delete every file under {Path(out) / 'releases'}; nothing was deleted "
+                 "(is it this archive's ledger?)", EXIT_USAGE)
         if sys.stderr.isatty():
             with click.progressbar(length=total, label="rebuilding", file=sys.stderr,
                                    show_pos=True) as bar:

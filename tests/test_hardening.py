@@ -535,3 +535,13 @@ def test_export_to_a_device_or_a_link_writes_through_it(archive, tmp_path):
     link.symlink_to(target)
     assert run("export", "--out", archive, "-o", link).returncode == 0
     assert link.is_symlink() and target.read_text()
+
+
+def test_prune_by_a_ledger_that_knows_no_release_deletes_nothing(archive, tmp_path):
+    from archive.ledger import Ledger
+
+    Ledger(tmp_path / "fresh.db").close()  # a beehive ledger, but another (empty) archive's
+    before = snapshot(archive / "releases")
+    refused(run("rebuild", "--prune", "--out", archive, "--db", tmp_path / "fresh.db"), 2,
+            "nothing was deleted")
+    assert snapshot(archive / "releases") == before
