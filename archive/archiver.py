@@ -21,6 +21,7 @@ modification time stays.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
@@ -127,18 +128,26 @@ def place(store: Store, items: Sequence[tuple[Rendered, dict | None]]) -> list[P
 
 class Archiver:
     def __init__(self, out: str | os.PathLike = DEFAULT_OUT, db: str | os.PathLike | None = None,
-                 schedule=None):
+                 schedule=None, *, readonly: bool = False):
         self.store = Store(out)
-        self.ledger = Ledger(db or Path(out) / "ledger.db", schedule)
+        self.ledger = Ledger(db or Path(out) / "ledger.db", schedule, readonly=readonly)
+        self.readonly = readonly
         self._lock_file = self._writer_lock_file = None
 
     def lock(self) -> "Archiver":
         """Take the archive for this process, or raise ArchiveBusy.
 
         flock is released by the kernel when the holder dies, so a killed run leaves no
-        stale lock behind.
+        stale lock behind. A reader (``readonly``) of an archive it may not write (a
+        mounted backup) cannot make the lock file, and goes on without: nobody else with
+        the same rights can be writing it either.
         """
-        handle = open(f"{self.ledger.path}.lock", "a+")
+        try:
+            handle = open(f"{self.ledger.path}.lock", "a+")
+        except OSError as error:
+            if self.readonly and error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                return self
+            raise
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -14,8 +14,16 @@ from urllib.parse import urlsplit
 import click
 
 from archive.archiver import DEFAULT_OUT, ArchiveBusy
+from archive.ledger import NotALedger
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED, EXIT_BUSY, EXIT_UNREACHABLE = 0, 1, 2, 3, 4, 5
+
+# Limits on what a user may ask for (README: "Limits"): beyond them a command would run for
+# minutes, fork without bound or read without end, so they are refused in one line.
+MAX_QUERY = 1000  # characters in a search query
+MAX_JOBS = 4 * (os.cpu_count() or 1)  # rebuild's processes: more only queue for the cores
+MAX_CONVERT = 5 * 1024 * 1024  # bytes of a page to convert: the crawl's DOWNLOAD_MAXSIZE
+MAX_NUMBER = 2**63 - 1  # SQLite's largest integer: revision numbers, run ids, limits
 
 EXIT_STATUSES = """\b
 Exit status:
@@ -27,7 +35,9 @@ Exit status:
   3  the site's bot protection blocked the crawler, and the run stopped early
      (a CAPTCHA; many pages blocked; or its JavaScript challenge with no browser)
   4  another beehive run is using this archive
-  5  the site could not be reached (DNS failure, connection refused)"""
+  5  the site could not be reached (DNS failure, connection refused)
+  130, 143  stopped by Ctrl-C (SIGINT) or SIGTERM: the run is recorded 'interrupted'
+     (what it captured is kept; the next run goes on from there)"""
 
 
 def fail(message: str, status: int = EXIT_FAILED):
@@ -35,14 +45,21 @@ def fail(message: str, status: int = EXIT_FAILED):
     sys.exit(status)
 
 
+def named(ctx, param, value):
+    """An empty --out or --db would mean the current folder, or nothing: never meant."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("empty: give a path")
+    return value
+
+
 def archive_options(command):
     """--out and --db, shared by every command that opens an archive."""
     command = click.option(
         "--db", type=click.Path(dir_okay=False), envvar="BEEHIVE_DB", show_envvar=True,
-        help="The ledger (SQLite). Default: DIR/ledger.db.")(command)
+        callback=named, help="The ledger (SQLite). Default: DIR/ledger.db.")(command)
     command = click.option(
         "--out", "out", type=click.Path(file_okay=False), default=DEFAULT_OUT,
-        envvar="BEEHIVE_OUT", show_envvar=True, show_default=True,
+        envvar="BEEHIVE_OUT", show_envvar=True, show_default=True, callback=named,
         help="The archive folder: receives releases/YYYY/MM/YYYY-MM-DD-<slug>.md.")(command)
     return command
 
@@ -58,8 +75,32 @@ def reader_gone():
 
 class BeehiveGroup(click.Group):
     """Turns the errors a user can cause (a ledger that is not SQLite, a folder that cannot
-    be written) into one line and exit status 1, instead of a traceback; and ends every
-    command quietly when the reader of its output goes away."""
+    be written) into one line and exit status 1, instead of a traceback, and usage errors
+    (a bad option, a file that is no beehive ledger, bytes that are not UTF-8, a number too
+    large) into one line and exit status 2; and ends every command quietly when the reader
+    of its output goes away."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Click's own handling, but a usage error is one line like every other refusal:
+        ``beehive: error: …`` and exit 2 (click prints a usage line and a hint too)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        for argument in sys.argv[1:] if args is None else args:
+            # Bytes that are not UTF-8 reach Python as lone surrogates, which neither SQLite
+            # nor the terminal can take: refused here, for every command and option.
+            if any("\udc80" <= char <= "\udcff" for char in str(argument)):
+                shown = os.fsencode(argument).decode("utf-8", "backslashreplace")
+                fail(f"not UTF-8 text: '{shown}'", EXIT_USAGE)
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as error:  # `beehive` alone: the help
+            error.show()
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            fail(" ".join(error.format_message().split()), error.exit_code)
+        except click.Abort:  # Ctrl-C (or end of input at a prompt): as shells report it
+            fail("interrupted", 128 + signal.SIGINT)
+        sys.exit(result if isinstance(result, int) else EXIT_OK)
 
     def invoke(self, ctx):
         try:
@@ -70,6 +111,10 @@ class BeehiveGroup(click.Group):
                 sys.stdout.flush()
         except BrokenPipeError:
             reader_gone()
+        except NotALedger as error:
+            fail(str(error), EXIT_USAGE)
+        except OverflowError as error:  # a number past what SQLite or datetime can hold
+            fail(f"a number is too large: {error}", EXIT_USAGE)
         except sqlite3.DatabaseError as error:
             fail(f"the ledger cannot be used: {error}")
         except OSError as error:
@@ -90,21 +135,21 @@ def cli():
 
 
 def base_url_type(value):
-    parts = urlsplit(value or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise click.BadParameter(f"not an http(s) URL: {value!r}")
-    return value.rstrip("/")
+    from scraper.checks import SettingError, check_base_url
+
+    try:
+        return check_base_url(value)
+    except SettingError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def browser_mode(ctx, param, value):
-    """--browser: auto, off, or a remote browser's DevTools endpoint."""
-    if value in ("auto", "off"):
-        return value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
-        raise click.BadParameter(
-            f"expected auto, off, or a DevTools URL (http://HOST:PORT or ws://…): {value!r}")
-    return value
+    from scraper.checks import SettingError, check_browser
+
+    try:
+        return check_browser(value)
+    except SettingError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def setting_pair(ctx, param, values):
@@ -138,7 +183,7 @@ def release_urls(ctx, param, values):
               help="Where requests go. Links that name www.beehive.govt.nz are fetched from "
                    "here instead, so the crawl can run against a mirror or a test replica.")
 @archive_options
-@click.option("--delay", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--delay", type=click.FloatRange(min=0, max=86400), default=1.0, show_default=True,
               help="Seconds between requests (one request at a time).")
 @click.option("--full", is_flag=True,
               help="Walk the whole listing and every government's search, and fetch every "
@@ -165,7 +210,8 @@ def release_urls(ctx, param, values):
               help="Fetch exactly this release now, archived or new, and nothing else "
                    "(no listing, no rechecks, no retries); repeatable. A new version "
                    "becomes a new revision.")
-@click.option("--recheck-max", type=click.IntRange(min=0), default=30, show_default=True,
+@click.option("--recheck-max", type=click.IntRange(min=0, max=100_000), default=30,
+              show_default=True,
               help="Recheck at most this many archived releases whose recheck is due, "
                    "most overdue first, with conditional requests; 0 turns rechecks off.")
 @click.option("--browser", default="auto", show_default=True, metavar="auto|off|URL",
@@ -220,8 +266,8 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
     from scrapy.utils.conf import feed_process_params_from_cli
 
     from archive.ledger import LedgerDamaged
-    from archive.schedule import Schedule, ScheduleError
-    from scraper.discovery import SeedError
+    from scraper.checks import SettingError, check_settings, local_feed_path
+    from scraper.discovery import SeedError, read_seeds
     from scraper.pipelines import OUTCOME_EXIT
 
     crawl_settings = Settings()
@@ -258,11 +304,22 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
         except UsageError as error:
             raise click.UsageError(str(error)) from None
         crawl_settings.set("FEEDS", feeds, priority="cmdline")
+    for uri in crawl_settings.getdict("FEEDS"):  # also in check_settings; here, named -o/-O
+        local = local_feed_path(str(uri))
+        if local is not None:
+            check_output(local, out, db, "-o/-O")
     try:
-        Schedule.parse(crawl_settings.get("BEEHIVE_RECHECK_INTERVALS"))
-    except ScheduleError as error:
-        raise click.BadParameter(f"BEEHIVE_RECHECK_INTERVALS: {error}", param_hint="'-s'")
+        check_settings(crawl_settings)
+    except SettingError as error:
+        raise click.BadParameter(str(error), param_hint="'-s'") from None
+    for seed in crawl_settings.getlist("BEEHIVE_SEEDS"):
+        try:  # read again by the spider; here, so that a bad one touches nothing
+            read_seeds(seed)
+        except SeedError as error:
+            fail(str(error), EXIT_USAGE)
     click.echo(f"beehive: crawling {base_url} into {out}", err=True)
+    if ledger_path(out, db).exists():  # a missing one is made; any other must be beehive's
+        check_ledger(ledger_path(out, db))
 
     process = CrawlerProcess(crawl_settings)
     crawler = process.create_crawler("releases")
@@ -275,17 +332,33 @@ def crawl(base_url, out, db, delay, full, seeds, warc, outputs, overwrites, urls
             fail(f"{error}; try again when it has finished", EXIT_BUSY)
         if isinstance(error, SeedError):
             fail(str(error), EXIT_USAGE)
+        if isinstance(error, NotALedger):
+            fail(str(error), EXIT_USAGE)
         if isinstance(error, LedgerDamaged):
             fail(unusable(error))
+        if isinstance(error, OSError):
+            fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "))
         fail(f"the crawl could not run: {type(error).__name__}: {error}")
     outcome = crawler.stats.get_value("beehive/outcome")
+    if outcome == "interrupted":
+        sys.exit(128 + crawler.stats.get_value("beehive/interrupted"))
     sys.exit(OUTCOME_EXIT.get(outcome, EXIT_FAILED))
+
+
+def read_page(name: str) -> bytes:
+    """A saved page, read up to MAX_CONVERT bytes: a larger one (or /dev/zero) is refused
+    after that many, as the crawl refuses a larger response."""
+    with open(name, "rb") as handle:
+        data = handle.read(MAX_CONVERT + 1)
+    if len(data) > MAX_CONVERT:
+        raise ValueError(f"larger than {MAX_CONVERT // (1024 * 1024)} MiB: not a release page")
+    return data
 
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--url", help="The release's canonical URL, when the page does not give it.")
-@click.option("--out", type=click.Path(file_okay=False),
+@click.option("--out", type=click.Path(file_okay=False), callback=named,
               help="Write each file to its archive path under DIR/releases/ instead of stdout.")
 def convert(files, url, out):
     """Convert saved release pages to seed-format Markdown, offline.
@@ -307,16 +380,22 @@ def convert(files, url, out):
     problems = 0
     for name in files:
         try:
-            release = parse_release(Path(name).read_bytes(), url)
+            release = parse_release(read_page(name), url)
             document = render_document(release)
             if store is None:
                 # Byte for byte as the file would hold it: no newline added at the end.
                 click.get_binary_stream("stdout").write(document.encode("utf-8"))
             else:
                 path = release_path(release.date, release.slug)
-                store.write(path, document)
+                held = store.read_bytes(path)
+                if held is not None and held != document.encode("utf-8", "surrogatepass"):
+                    # Perhaps the archive's capture of it: never replaced by a saved page.
+                    raise UnsafePath(f"{Path(out) / path} exists and differs; not overwritten "
+                                     "(remove it first, or convert into another folder)")
+                if held is None:
+                    store.write(path, document)
                 click.echo(f"{name} -> {Path(out) / path}")
-        except (ParseError, UnsafePath, OSError) as error:
+        except (ParseError, UnsafePath, OSError, ValueError) as error:  # ConversionError too
             click.echo(f"beehive: error: {name}: {error}", err=True)
             problems += 1
     if problems:
@@ -331,13 +410,15 @@ def ledger_path(out, db) -> Path:
 
 def check_ledger(path: Path, thorough: bool = False) -> None:
     """SQLite's own check of the ledger, before anything reads or writes by it: a damaged
-    ledger is one line and exit 1, and nothing is touched."""
-    from archive.ledger import LedgerDamaged, check_integrity
+    ledger is one line and exit 1, a file that is no beehive ledger one line and exit 2,
+    and nothing is touched."""
+    from archive.ledger import LedgerDamaged, check_integrity, check_ledger_file
 
     try:
         check_integrity(path, thorough=thorough)
     except LedgerDamaged as error:
         fail(unusable(error))
+    check_ledger_file(path)
 
 
 def unusable(error) -> str:
@@ -355,20 +436,41 @@ def existing_ledger(out, db, thorough: bool = False) -> Path:
     return path
 
 
+def check_output(target, out, db, option: str) -> None:
+    """An output file (export -o, a crawl's feed) must not land on the archive itself: its
+    ledger, the files beside it, anything under releases/ or warc/. A usage error, exit 2,
+    before anything is written."""
+    from archive.store import archive_owns
+
+    if archive_owns(target, out, ledger_path(out, db)):
+        raise click.BadParameter(f"{target} is part of the archive {out}; write it elsewhere",
+                                 param_hint=f"'{option}'")
+    folder = Path(target).parent
+    if Path(target).is_dir():
+        raise click.BadParameter(f"{target} is a folder", param_hint=f"'{option}'")
+    if not folder.is_dir():
+        raise click.BadParameter(f"no folder {folder} to write {target} in",
+                                 param_hint=f"'{option}'")
+    if not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"cannot write in {folder} (permission denied)",
+                                 param_hint=f"'{option}'")
+
+
 def open_ledger(out, db):
-    """The archive's ledger, for reading."""
+    """The archive's ledger, for reading only: it works in an archive this account may not
+    write (a web server's account, a mounted backup), and cannot change the file."""
     from archive.ledger import Ledger
 
-    return Ledger(existing_ledger(out, db))
+    return Ledger(existing_ledger(out, db), readonly=True)
 
 
-def open_archive(out, db, thorough: bool = False):
+def open_archive(out, db, thorough: bool = False, readonly: bool = False):
     """The archive, locked for this process (exit 4 when another run holds it)."""
     from archive.archiver import Archiver
 
     existing_ledger(out, db, thorough)
     try:
-        return Archiver(out, db).lock()
+        return Archiver(out, db, readonly=readonly).lock()
     except ArchiveBusy as error:
         fail(f"{error}; try again when it has finished", EXIT_BUSY)
 
@@ -385,8 +487,9 @@ Exit status:
 @archive_options
 @click.option("--prune", is_flag=True,
               help="Delete files under releases/ that the ledger does not know.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Processes that render (default: one per available core).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1, max=MAX_JOBS), default=None,
+              help="Processes that render (default: one per available core; at most four "
+                   "per core).")
 def rebuild(out, db, prune, jobs):
     """Regenerate every release's file from the ledger, offline.
 
@@ -405,6 +508,13 @@ def rebuild(out, db, prune, jobs):
     archiver = open_archive(out, db)
     try:
         total = archiver.ledger.count()
+        if prune and total == 0 and archiver.store.files():
+            # A ledger that knows none of the files is another archive's (a wrong --db),
+            # not proof that every file is stray.
+            archiver.close()
+            fail(f"the ledger {ledger_path(out, db)} holds no releases, so --prune would "
+                 f"delete every file under {Path(out) / 'releases'}; nothing was deleted "
+                 "(is it this archive's ledger?)", EXIT_USAGE)
         if sys.stderr.isatty():
             with click.progressbar(length=total, label="rebuilding", file=sys.stderr,
                                    show_pos=True) as bar:
@@ -444,7 +554,7 @@ def verify(out, db):
     """
     from archive.rebuild import verify as run_verify
 
-    archiver = open_archive(out, db, thorough=True)
+    archiver = open_archive(out, db, thorough=True, readonly=True)
     try:
         checked, problems = run_verify(archiver)
     finally:
@@ -459,10 +569,16 @@ def verify(out, db):
 
 
 def duration_type(ctx, param, value):
+    from datetime import datetime, timezone
+
     from archive.report import parse_duration
 
     try:
-        return parse_duration(value)
+        duration = parse_duration(value)
+        datetime.now(timezone.utc) - duration  # noqa: B018 - a moment that exists
+        return duration
+    except OverflowError:
+        raise click.BadParameter(f"too long: {value!r}") from None
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
 
@@ -536,16 +652,23 @@ def export(out, db, fmt, since, output, revisions):
     beehive export --format csv --since 2024-01-01 -o 2024.csv
     """
     from archive.report import export as run_export
+    from archive.store import write_atomically
 
+    if output != "-":
+        check_output(output, out, db, "-o")
     ledger = open_ledger(out, db)
     try:
         if output == "-":
             stream = click.get_text_stream("stdout", encoding="utf-8")
             run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"), revisions)
             stream.flush()
-        else:
+        elif Path(output).exists() and not Path(output).resolve().is_file():
+            # /dev/stdout, a named pipe: written to as it is, never renamed over
             with open(output, "w", encoding="utf-8", newline="") as stream:
                 run_export(ledger, stream, fmt, since and since.strftime("%Y-%m-%d"), revisions)
+        else:
+            write_atomically(Path(output).resolve(), lambda stream: run_export(
+                ledger, stream, fmt, since and since.strftime("%Y-%m-%d"), revisions))
     finally:
         ledger.close()
 
@@ -553,8 +676,8 @@ def export(out, db, fmt, since, output, revisions):
 @cli.command(epilog=OFFLINE_EXIT)
 @archive_options
 @click.argument("query")
-@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True,
-              help="At most this many hits.")
+@click.option("-n", "--limit", type=click.IntRange(min=1, max=MAX_NUMBER), default=20,
+              show_default=True, help="At most this many hits.")
 def search(out, db, query, limit):
     """Full-text search of titles and bodies; prints date, title and path per hit,
     best first, tab-separated.
@@ -570,6 +693,9 @@ def search(out, db, query, limit):
 
     from archive.report import search as run_search
 
+    if len(query) > MAX_QUERY:
+        raise click.BadParameter(f"{len(query)} characters; at most {MAX_QUERY}",
+                                 param_hint="QUERY")
     ledger = open_ledger(out, db)
     try:
         hits = run_search(ledger, query, limit)
@@ -613,14 +739,38 @@ def serve(out, db, host, port):
         fail("beehive serve needs Datasette: pip install 'beehive-archive[serve]'")
     from archive.serve import datasette_arguments
 
+    if not host.strip():
+        # Datasette would listen on every interface: never what an empty value meant.
+        raise click.BadParameter("empty: give an address (0.0.0.0 for every interface)",
+                                 param_hint="'--host'")
     path = ledger_path(out, db)
     if not path.is_file():
         fail(f"no ledger at {path}: run 'beehive crawl' first, or give --out/--db")
     check_ledger(path)
+    port_free(host, port)
     with tempfile.TemporaryDirectory(prefix="beehive-serve-") as folder:
         arguments = datasette_arguments(path, Path(out), host, port,
                                         Path(folder) / "metadata.json")
         datasette_cli.main(args=arguments, prog_name="datasette", standalone_mode=False)
+
+
+def port_free(host: str, port: int) -> None:
+    """Can Datasette listen there? Asked first, so that a port in use is one line and exit
+    1, not the server's log and its own exit status."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as error:
+        raise click.BadParameter(f"cannot listen on {host!r}: {error}",
+                                 param_hint="'--host'") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as error:
+            fail(f"cannot listen on {host} port {port}: {error.strerror or error}")
 
 
 # -- history: revisions of a release, and the change log --------------------------------
@@ -673,7 +823,7 @@ def history(out, db, release, as_json):
 @cli.command(epilog=OFFLINE_EXIT)
 @archive_options
 @click.argument("release", metavar="URL_OR_SLUG")
-@click.option("-r", "--revision", type=click.IntRange(min=1), metavar="N",
+@click.option("-r", "--revision", type=click.IntRange(min=1, max=MAX_NUMBER), metavar="N",
               help="This revision (see 'beehive history').")
 @click.option("--at", metavar="TIMESTAMP",
               help="The revision the archive held at this UTC moment "
@@ -709,8 +859,8 @@ def show(out, db, release, revision, at):
 @cli.command(epilog=OFFLINE_EXIT)
 @archive_options
 @click.argument("release", metavar="URL_OR_SLUG")
-@click.argument("a", type=click.IntRange(min=1), required=False)
-@click.argument("b", type=click.IntRange(min=1), required=False)
+@click.argument("a", type=click.IntRange(min=1, max=MAX_NUMBER), required=False)
+@click.argument("b", type=click.IntRange(min=1, max=MAX_NUMBER), required=False)
 def diff(out, db, release, a, b):
     """A unified diff of a release's file between revisions A and B (default:
     the last two; A alone: from A to the latest).
@@ -743,8 +893,10 @@ def changes(out, db, since, as_json):
 
     Kinds: new (first capture), updated (a new revision, a file re-rendered, or
     a gone release answering again), gone (the site answered 404/410), moved
-    (the release's slug was renamed: old path -> new path), imported (by
-    'beehive import', from a reference archive's file). Each line: at,
+    (the release's slug was renamed: old path -> new path), redirected (its URL
+    now redirects to another archived release: both are kept, the ledger's
+    releases.moved_to names the other), imported (by 'beehive import', from a
+    reference archive's file). Each line: at,
     kind, revision, path, sha256, url, tab-separated. A program that keeps the
     last 'at' it saw and asks again with --since gets every change exactly once.
 
@@ -757,6 +909,8 @@ def changes(out, db, since, as_json):
 
     from archive.history import changes as read_changes, format_change, parse_moment
 
+    if since is not None and since.strip().isdigit() and int(since) > MAX_NUMBER:
+        raise click.BadParameter(f"no run has an id this large: {since}", param_hint="'--since'")
     if since is not None and not since.strip().isdigit():
         try:
             parse_moment(since)

@@ -33,7 +33,9 @@ the tool is migrated in place, in one transaction, the first time this version o
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import os
 import sqlite3
 import unicodedata
 import zlib
@@ -85,6 +87,10 @@ RELEASE_COLUMNS = {
     "etag": str,  # validators of the last capture's response, for conditional rechecks
     "last_modified": str,
     "origin": str,  # "captured" (fetched from the site) or "imported" (beehive import)
+    # The archived release this one's URL now redirects to (301), when that is another
+    # release the archive holds: both are kept, each with its file and history (a rename,
+    # to a URL not archived yet, moves the release instead). Cleared when it answers again.
+    "moved_to": str,
 }
 
 SCHEMA_VERSION = 2
@@ -125,6 +131,9 @@ RUN_COLUMNS = {"id": int, "command": str, "started": str, "ended": str, "request
                # requests that went through the browser, and challenge tokens it earned
                "browser_requests": int, "tokens": int}
 
+# Every table whose columns have grown since version 0: what _add_missing_columns adds.
+COLUMN_SPECS = {"releases": RELEASE_COLUMNS, "runs": RUN_COLUMNS, "revisions": REVISION_COLUMNS,
+                "walks": WALK_COLUMNS, "failures": FAILURE_COLUMNS}
 
 FIELD_NAMES = ("slug", "title", "published", "date", "nz_date", "ministers", "portfolios",
                "attachments")
@@ -164,8 +173,7 @@ def check_integrity(path: str | Path, *, thorough: bool = False) -> None:
     pragma = "integrity_check" if thorough else "quick_check"
     try:
         # A crawl writing at the same time holds its lock only briefly: wait for it.
-        connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
-                                     timeout=30)
+        connection = connect_readonly(path, timeout=30)
         try:
             problems = [row[0] for row in connection.execute(f"pragma {pragma}(5)")]
         finally:
@@ -181,19 +189,146 @@ def check_integrity(path: str | Path, *, thorough: bool = False) -> None:
                             + "; ".join(" ".join(problem.split()) for problem in problems))
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another account's process
+        return True
+    return True
+
+
+class NotALedger(sqlite3.DatabaseError):
+    """A file given as the ledger that beehive did not make (another program's SQLite
+    database, an empty file): refused, and never written to."""
+
+
+# Files SQLite and beehive keep beside the ledger: never an output's target.
+LEDGER_SIDECARS = ("-wal", "-shm", "-journal", ".lock", ".writer.lock")
+
+
+def readable(path: Path) -> None:
+    """A ledger this account may not read is a permission problem, named as one (SQLite
+    would only say it is 'unable to open database file', which reads like damage)."""
+    if path.exists() and not os.access(path, os.R_OK):
+        raise PermissionError(errno.EACCES, "cannot read the ledger (permission denied)",
+                              str(path))
+
+
+def connect_readonly(path: str | Path, timeout: float = 30) -> sqlite3.Connection:
+    """A connection that cannot write, whoever may write the file.
+
+    In WAL mode even a reader needs the ledger's shared-memory file (-shm), which SQLite
+    makes beside it. In a folder this account cannot write (a web server's account, a
+    mounted backup) that fails; then nobody writes the ledger there either, and SQLite may
+    read it as an immutable file.
+    """
+    path = Path(path)
+    readable(path)
+    uri = path.resolve().as_uri()
+    connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout)
+    try:
+        connection.execute("select count(*) from sqlite_master").fetchone()
+        return connection
+    except sqlite3.OperationalError as error:
+        connection.close()
+        cannot_share = "unable to open" in str(error) or "readonly database" in str(error)
+        if not cannot_share or os.access(path.parent, os.W_OK):
+            raise
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=timeout)
+
+
+def require_ledger(connection: sqlite3.Connection, path: str | Path) -> None:
+    """Raise NotALedger unless this database is one beehive made: a ``releases`` table
+    with the columns every version had, and a ``runs`` table. Reads only."""
+    tables = {row[0] for row in connection.execute(
+        "select name from sqlite_master where type = 'table'")}
+    columns = {row[1] for row in connection.execute("pragma table_info(releases)")}
+    if not {"releases", "runs"} <= tables or not {"url", "path", "sha256"} <= columns:
+        what = "an empty file" if not tables and Path(path).stat().st_size == 0 else \
+            "an SQLite database without beehive's tables"
+        raise NotALedger(f"{path} is not a beehive ledger ({what}); nothing was changed "
+                         "(give the archive's ledger.db, or a path that does not exist yet)")
+
+
+def check_ledger_file(path: str | Path) -> None:
+    """An existing ledger file is beehive's (NotALedger if not), checked read-only."""
+    connection = connect_readonly(path)
+    try:
+        require_ledger(connection, path)
+    finally:
+        connection.close()
+
+
 class Ledger:
-    def __init__(self, path: str | Path, schedule: Schedule | None = None):
+    """The ledger at ``path``. Writable: made when missing (whole, or not at all); an
+    existing file must be a beehive ledger (NotALedger) the account may write. Read-only
+    (``readonly``): opened so that nothing can be written, whatever the permissions."""
+
+    def __init__(self, path: str | Path, schedule: Schedule | None = None, *,
+                 readonly: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.schedule = schedule or Schedule.parse()
+        self.run_id = None  # the run this connection records, once started
+        if readonly:
+            self._open_readonly()
+            return
+        if self.path.exists():
+            check_ledger_file(self.path)
+            for place in (self.path, self.path.parent):
+                if not os.access(place, os.W_OK):
+                    raise PermissionError(
+                        errno.EACCES, "cannot write the ledger (permission denied)", str(place))
+        else:
+            self._make_new()
         self.db = sqlite_utils.Database(self.path)
         # A write-ahead log synced at every commit (synchronous=FULL): a committed row is as
         # durable as with a rollback journal, for one fsync per commit instead of several,
         # and readers (status, Datasette) never wait for the crawl, nor it for them.
         self.db.enable_wal()
         self.db.execute("pragma synchronous = full")
-        self.schedule = schedule or Schedule.parse()
-        self.run_id = None  # the run this connection records, once started
         self._create()
+
+    def _open_readonly(self) -> None:
+        connection = connect_readonly(self.path)
+        require_ledger(connection, self.path)
+        version = connection.execute("pragma user_version").fetchone()[0]
+        if version < SCHEMA_VERSION and os.access(self.path, os.W_OK) \
+                and os.access(self.path.parent, os.W_OK):
+            # Made by an earlier version: migrated first where this account may write it
+            # (as every command did before it read); read as it is where it may not.
+            connection.close()
+            Ledger(self.path, self.schedule).close()
+            connection = connect_readonly(self.path)
+        self.db = sqlite_utils.Database(connection)
+
+    def _make_new(self) -> None:
+        """A new ledger, made whole under a temporary name and then linked into place, so
+        that a run killed while making it leaves no half-made ledger (which, being nothing
+        beehive could recognise, every later command would refuse). Linked, not renamed:
+        if another process made one meanwhile, that one stays."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.new-{os.getpid()}")
+        for leftover in self.path.parent.glob(f".{self.path.name}.new-*"):
+            # What a run killed while making the ledger left: its process is gone.
+            pid = leftover.name.rsplit(".new-", 1)[1].split("-")[0]
+            if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
+                leftover.unlink(missing_ok=True)
+        try:
+            db = sqlite_utils.Database(temporary)
+            db.enable_wal()
+            self.db = db
+            self._create()
+            db.close()  # the last connection: SQLite folds the WAL back into the file
+            with open(temporary, "rb+") as handle:
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, self.path)
+            except FileExistsError:
+                check_ledger_file(self.path)
+        finally:
+            temporary.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def transaction(self):
@@ -223,9 +358,7 @@ class Ledger:
             version = db.execute("pragma user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
                 self._migrate(version)
-            elif ("page_url" not in db["revisions"].columns_dict
-                  or "next_try" not in db["failures"].columns_dict
-                  or "origin" not in db["releases"].columns_dict):
+            elif self._columns_missing():
                 # made by a development build of this version: columns added since
                 with db.atomic():
                     self._add_missing_columns()
@@ -303,6 +436,11 @@ class Ledger:
         self.db.conn.executemany(
             "update releases set next_check = ? where url = ? and next_check is null", checks)
 
+    def _columns_missing(self) -> bool:
+        return any(table in self.db.table_names()
+                   and set(columns) - set(self.db[table].columns_dict)
+                   for table, columns in COLUMN_SPECS.items())
+
     def _migrate_to_2(self) -> None:
         """Version 2: failures get their schedule, releases and revisions their origin."""
         self._migrate_failures_to_2()
@@ -319,9 +457,7 @@ class Ledger:
 
     def _add_missing_columns(self) -> None:
         db = self.db
-        for table, columns in (("releases", RELEASE_COLUMNS), ("runs", RUN_COLUMNS),
-                               ("revisions", REVISION_COLUMNS), ("walks", WALK_COLUMNS),
-                               ("failures", FAILURE_COLUMNS)):
+        for table, columns in COLUMN_SPECS.items():
             if table in db.table_names():
                 have = db[table].columns_dict
                 for name, kind in columns.items():
@@ -581,9 +717,25 @@ class Ledger:
     def _move(self, old_url: str, new_url: str) -> str | None:
         """A release now answers under a new canonical URL (a renamed slug): its revisions go
         first in the new URL's history, its row goes, and the old URL becomes an alias.
-        Returns the old row's file path, or None when there was no such release."""
-        old = self.db.execute("select path from releases where url = ?", [old_url]).fetchone()
+        Returns the old row's file path, or None when there was no such release.
+
+        When the new URL is another release the archive held before this run, published
+        at another moment, it is no rename but a redirect from one release to another:
+        nothing is merged. The old release keeps its file and history, is marked
+        ``moved_to`` the other, and the change log says ``redirected`` (once). (A renamed
+        release keeps its publication time; a walk may have archived it under its new URL
+        already, in this run or an earlier one: that is still a rename.)"""
+        old = self.db.execute("select path, sha256, moved_to, published from releases "
+                              "where url = ?", [old_url]).fetchone()
         if old is None:
+            return None
+        if self.db.execute("select 1 from releases where url = ? and published is not ? "
+                           "and exists (select 1 from revisions where url = ? "
+                           "and run_id is not ?)",
+                           [new_url, old[3], new_url, self.run_id]).fetchone():
+            if old[2] != new_url:
+                self._update(old_url, {"moved_to": new_url})
+                self.log_change("redirected", old_url, old[0], old[1], self._revision(old_url))
             return None
         db = self.db
         self._keep_region(old_url)
@@ -641,6 +793,9 @@ class Ledger:
         """A release was fetched: its failures are over, and the other URLs it was asked
         for or is known by are its aliases, so that a walk meeting them knows it."""
         self.db.execute("delete from failures where url in (?, ?)", [url, requested_url or url])
+        # It answers under its own URL: whatever it redirected to before, it is back.
+        self.db.execute("update releases set moved_to = null where url = ? "
+                        "and moved_to is not null", [url])
         for other in (requested_url, alias):
             if other and other != url:
                 self.db.execute("insert into aliases (url, canonical) values (?, ?) "

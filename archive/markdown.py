@@ -1212,8 +1212,78 @@ def _escape_alt(alt: str) -> str:
 _CONVERTER = ReleaseConverter()
 
 
+# How deep a body may nest elements (lists in lists…). The converter recurses once or more
+# per level: past about 250 elements it needs more than Python's default stack, and gets it
+# (see _convert_deep); past MAX_NESTING it refuses the page, as a recorded failure that
+# names the reason, rather than drop what is nested deep (the HTML parser itself stops
+# nesting at about 2,000). A real release nests fewer than twenty; a list nested 250
+# levels (500 elements) renders in under a second, 500 levels in a few: the Markdown grows
+# with the square of the depth (each level indents every line inside it).
+MAX_NESTING = 1000
+DEEP_STACK = 512 * 1024 * 1024  # bytes of address space: reserved, used only as deep as needed
+
+
+class ConversionError(ValueError):
+    """A body the converter cannot render whole."""
+
+
 def body_to_markdown(body_html: str) -> str:
     """Convert a release body (inner HTML) to Markdown: trimmed, no trailing newline."""
     if not body_html or not body_html.strip():
         return ""
-    return _CONVERTER.convert(body_html).replace(CODE_NEWLINE, "\n")
+    # Fewer tags than MAX_NESTING cannot nest deeper: most bodies skip the measure.
+    depth = nesting_depth(body_html) if body_html.count("<") > MAX_NESTING else 0
+    if depth > MAX_NESTING:
+        raise ConversionError(f"the body nests elements {depth} deep, more than "
+                              f"{MAX_NESTING}: not converted, rather than in part")
+    try:
+        markdown = _CONVERTER.convert(body_html)
+    except RecursionError:
+        markdown = _convert_deep(body_html)
+    return markdown.replace(CODE_NEWLINE, "\n")
+
+
+def nesting_depth(body_html: str) -> int:
+    """How deep the body's elements nest, counted without recursion."""
+    import lxml.html
+    from lxml import etree
+
+    depth = deepest = 0
+    root = lxml.html.fragment_fromstring(body_html, create_parent="div",
+                                         parser=lxml.html.HTMLParser(huge_tree=True))
+    for event, _ in etree.iterwalk(root, events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        deepest = max(deepest, depth)
+    return deepest - 1  # not the wrapper
+
+
+def _convert_deep(body_html: str) -> str:
+    """The same conversion, for a body nested deeper than the default stack allows: in a
+    thread of its own with a stack large enough for MAX_NESTING levels. Same code, same
+    output; only the limits differ."""
+    import sys
+    import threading
+
+    result: dict = {}
+
+    def convert():
+        try:
+            result["markdown"] = _CONVERTER.convert(body_html)
+        except BaseException as error:  # handed to the caller's thread
+            result["error"] = error
+
+    limit, size = sys.getrecursionlimit(), threading.stack_size()
+    sys.setrecursionlimit(max(limit, 60 * MAX_NESTING))
+    try:
+        threading.stack_size(DEEP_STACK)
+        thread = threading.Thread(target=convert, name="deep-convert")
+        thread.start()
+        thread.join()
+    finally:
+        threading.stack_size(size)
+        sys.setrecursionlimit(limit)
+    if "error" in result:
+        if isinstance(result["error"], RecursionError):
+            raise ConversionError("the body nests too deep to convert")
+        raise result["error"]
+    return result["markdown"]

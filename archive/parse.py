@@ -321,6 +321,11 @@ def _attachment_links(aside):
         yield a
 
 
+# lxml's HTML parser, without libxml2's limits on depth: with them, elements nested past
+# about 255 levels are silently moved or dropped, and part of a release would be lost.
+HTML_PARSER = lxml.html.HTMLParser(huge_tree=True)
+
+
 def parse_release(html: str | bytes, url: str | None = None) -> Release:
     """Parse one release page.  Pure: no I/O.
 
@@ -334,7 +339,7 @@ def parse_release(html: str | bytes, url: str | None = None) -> Release:
     if not html or not html.strip():
         raise ParseError("empty document: no title, date or body")
     try:
-        tree = lxml.html.document_fromstring(html)
+        tree = lxml.html.document_fromstring(html, parser=HTML_PARSER)
     except (etree.ParserError, ValueError) as exc:  # pragma: no cover - lxml is lenient
         raise ParseError(f"unparseable HTML: {exc}") from None
 

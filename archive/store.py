@@ -7,6 +7,7 @@ reader (or a crash) never sees half a file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -141,3 +142,51 @@ class Store:
         for path in leftovers:
             path.unlink(missing_ok=True)
         return len(leftovers)
+
+
+# Folders of an archive that only beehive writes.
+OWN_FOLDERS = (RELEASES, "warc")
+
+
+def archive_owns(target: str | os.PathLike, out: str | os.PathLike,
+                 ledger: str | os.PathLike) -> bool:
+    """Would writing ``target`` (an export, a feed) overwrite part of the archive: its
+    ledger or a file SQLite or beehive keeps beside it, or anything under releases/ or
+    warc/? Symbolic links are followed, and a hard link to the ledger counts as it."""
+    from archive.ledger import LEDGER_SIDECARS
+
+    target = Path(target)
+    resolved = target.resolve()
+    for own in [Path(ledger), *(Path(f"{ledger}{end}") for end in LEDGER_SIDECARS)]:
+        if resolved == own.resolve():
+            return True
+        with contextlib.suppress(OSError):  # either missing: no hard link between them
+            if os.path.samefile(target, own):
+                return True
+    root = Path(out).resolve()
+    return any(resolved == root / folder or root / folder in resolved.parents
+               for folder in OWN_FOLDERS)
+
+
+def write_atomically(path: str | os.PathLike, write) -> None:
+    """Call ``write(stream)`` on a temporary text file beside ``path``, then rename it into
+    place: a reader, or a run that fails half way, never sees half a file, and an old
+    file stays whole until the new one is complete."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    try:
+        with open(fd, "w", encoding="utf-8", newline="") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -154,14 +155,18 @@ def read_seeds(path: str | Path) -> list[str]:
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            gzipped = handle.read(2) == b"\x1f\x8b"
+            handle.seek(0)
+            if gzipped:
+                with gzip.GzipFile(fileobj=handle) as unpacked:
+                    data = _read_bounded(path, unpacked)
+            else:
+                data = _read_bounded(path, handle)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise SeedError(f"seed file {path}: not a readable gzip file: {error}") from None
     except OSError as error:
         raise SeedError(f"seed file {path}: {error.strerror or error}") from None
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as error:
-            raise SeedError(f"seed file {path}: not a readable gzip file: {error}") from None
     head = data.lstrip()[:200]
     if head.startswith(b"<"):
         urls = _sitemap_urls(path, data)
@@ -172,6 +177,24 @@ def read_seeds(path: str | Path) -> list[str]:
     if not urls:
         raise SeedError(f"seed file {path}: no release URLs in it")
     return list(dict.fromkeys(urls))
+
+
+# A seed file's size, unpacked: a sitemap may hold 50 MB (the sitemap protocol's limit), and
+# a list of every release ever published is a few MB.
+MAX_SEED_BYTES = 50 * 1024 * 1024
+
+
+def _read_bounded(path: Path, stream) -> bytes:
+    """The stream's bytes, read a chunk at a time and refused past MAX_SEED_BYTES, so that
+    a small gzip file that unpacks to gigabytes is never unpacked whole."""
+    chunks, size = [], 0
+    while chunk := stream.read(1024 * 1024):
+        size += len(chunk)
+        if size > MAX_SEED_BYTES:
+            raise SeedError(f"seed file {path}: larger than {MAX_SEED_BYTES // 2**20} MB "
+                            "unpacked; split it into several --seed files")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _sitemap_urls(path: Path, data: bytes) -> list[str]:

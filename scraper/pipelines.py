@@ -40,6 +40,7 @@ from archive.parse import BlockedPage, ParseError
 from archive.schedule import Schedule
 from archive.store import UnsafePath
 from scraper import worker
+from scraper.checks import check_settings
 from scraper.items import ReleaseFailure, ReleaseNotModified, ReleasePage, ReleaseRecord
 
 # Sent just before the summary line is printed, so that whatever draws on the terminal (the
@@ -48,7 +49,10 @@ run_finished = object()
 
 logger = logging.getLogger(__name__)
 
-OUTCOME_EXIT = {"ok": 0, "failed": 1, "incomplete": 1, "blocked": 3, "unreachable": 5}
+# "interrupted": 128 + the stop signal's number, as shells report a command a signal ended
+# (beehive crawl exits 143 for SIGTERM); 130 is Ctrl-C's.
+OUTCOME_EXIT = {"ok": 0, "failed": 1, "incomplete": 1, "blocked": 3, "unreachable": 5,
+                "interrupted": 130}
 
 
 class ArchivePipeline:
@@ -57,6 +61,7 @@ class ArchivePipeline:
         self.crawler = crawler
         self.signals = crawler.signals
         self.stats = crawler.stats
+        check_settings(settings)  # `scrapy crawl` too: stop before anything is recorded
         self.log_level = settings.get("LOG_LEVEL") if settings.getbool("LOG_ENABLED") else None
         # Raises ArchiveBusy before anything is fetched when another run holds the archive.
         self.location = (settings.get("BEEHIVE_OUT"), settings.get("BEEHIVE_DB"),
@@ -112,6 +117,13 @@ class ArchivePipeline:
             await self.fail(item.url, "failed", f"not a release page: {error}", item.status)
         except OSError as error:  # the disk, not the page: the next run tries again
             await self.fail(item.url, "failed", f"could not write its file: {error}", item.status)
+        except DropItem:  # the writer is gone (on_writer): nothing can be recorded
+            raise
+        except Exception as error:  # noqa: BLE001 - any page the converter cannot handle
+            # (ConversionError, or a bug a page finds) is a recorded failure, tried again
+            # by the next run and named by status, never a release dropped in silence.
+            await self.fail(item.url, "failed",
+                            f"could not convert: {type(error).__name__}: {error}", item.status)
         else:
             saved = archived.saved
             self.stats.inc_value(f"beehive/{saved.outcome}")
@@ -156,7 +168,9 @@ class ArchivePipeline:
         # of those, how many went through the browser, and the challenge tokens it earned
         figures["browser_requests"] = stats.get_value("beehive/browser_requests", 0)
         figures["tokens"] = stats.get_value("beehive/tokens", 0)
-        if stats.get_value("beehive/unreachable"):
+        if stats.get_value("beehive/interrupted"):  # Ctrl-C, SIGTERM (scraper/interrupt.py)
+            outcome = "interrupted"
+        elif stats.get_value("beehive/unreachable"):
             outcome = "unreachable"
         elif stats.get_value("beehive/stopped_blocked"):
             outcome = "blocked"

@@ -94,6 +94,7 @@ ITEM_PIPELINES = {
 }
 EXTENSIONS = {
     "scraper.extensions.CrawlProgress": 500,
+    "scraper.interrupt.StopSignals": 510,  # Ctrl-C, SIGTERM: the run ends `interrupted`
 }
 # -- what a run shows ---------------------------------------------------------------------------
 # A live progress line (listing page, releases archived, rate, estimate for a backfill): on

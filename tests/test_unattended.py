@@ -215,12 +215,12 @@ def test_ctrl_c_or_a_stop_signal_ends_the_run_cleanly(replica, tmp_path):
         time.sleep(0.02)
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 0, stderr
+    assert process.returncode == 130, stderr  # as shells report Ctrl-C (issue 18)
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     figures = summary(subprocess.CompletedProcess([], 0, "", stderr))
-    assert 0 < int(figures["new"]) < 201
+    assert 0 < int(figures["new"]) < 201 and figures["outcome"] == "interrupted"
     (run,) = rows(out / "ledger.db", "select outcome, walk_finished from runs")
-    assert run == {"outcome": "ok", "walk_finished": 0}  # the next run walks on
+    assert run == {"outcome": "interrupted", "walk_finished": 0}  # the next run walks on
     verified = beehive("verify", "--out", out)
     assert verified.returncode == 0, verified.stdout
     assert beehive("crawl", "--base-url", replica.base_url, "--out", out, "--delay", "0",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from scrapy.exceptions import IgnoreRequest
-from scrapy.utils.asyncio import sleep
+from scraper.interrupt import sleep  # ends early when the run is stopped
 from scrapy.utils.defer import deferred_from_coro
 
 from archive.parse import is_blocked, is_captcha
@@ -63,7 +63,7 @@ class BotProtectionMiddleware:
                               + (", again after waiting" if blocked_again else ""))
         wait = self.backoff * 2 ** max(0, len(self.streak) - 1)
         logger.warning("bot protection page for %s: waiting %.0f s", request.url, wait)
-        await sleep(wait)
+        await sleep(wait, self.crawler)
         return request.replace(dont_filter=True, meta={**request.meta, "blocked_once": True})
 
     @property

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import scrapy
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
-from scrapy.utils.asyncio import sleep
+from scraper.interrupt import sleep  # ends early when the run is stopped
 
 
 logger = logging.getLogger(__name__)
@@ -27,13 +27,13 @@ class BackoffRetryMiddleware(RetryMiddleware):
     async def process_response(self, request, response, spider=None):
         retry = super().process_response(request, response)
         if isinstance(retry, scrapy.Request):
-            await sleep(self.delay(retry, response.headers.get("Retry-After")))
+            await sleep(self.delay(retry, response.headers.get("Retry-After")), self.crawler)
         return retry
 
     async def process_exception(self, request, exception, spider=None):
         retry = super().process_exception(request, exception)
         if isinstance(retry, scrapy.Request):
-            await sleep(self.delay(retry))
+            await sleep(self.delay(retry), self.crawler)
         return retry
 
     def delay(self, retry: scrapy.Request, retry_after: bytes | None = None) -> float:
