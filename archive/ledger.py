@@ -293,15 +293,15 @@ class Ledger:
     def _open_readonly(self) -> None:
         connection = connect_readonly(self.path)
         require_ledger(connection, self.path)
-        version = connection.execute("pragma user_version").fetchone()[0]
-        if version < SCHEMA_VERSION and os.access(self.path, os.W_OK) \
-                and os.access(self.path.parent, os.W_OK):
+        self.db = sqlite_utils.Database(connection)
+        outdated = (connection.execute("pragma user_version").fetchone()[0] < SCHEMA_VERSION
+                    or self._columns_missing())
+        if outdated and os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK):
             # Made by an earlier version: migrated first where this account may write it
             # (as every command did before it read); read as it is where it may not.
             connection.close()
             Ledger(self.path, self.schedule).close()
-            connection = connect_readonly(self.path)
-        self.db = sqlite_utils.Database(connection)
+            self.db = sqlite_utils.Database(connect_readonly(self.path))
 
     def _make_new(self) -> None:
         """A new ledger, made whole under a temporary name and then linked into place, so
