@@ -212,6 +212,7 @@ def test_the_github_actions_recipe_crawls_hourly_and_commits_the_archive():
     (job,) = workflow["jobs"].values()
     runs = "\n".join(step.get("run", "") for step in job["steps"])
     assert "pip install" in runs
+    assert "playwright install --with-deps chromium" in runs  # the site's bot protection
     assert re.search(r"^(timeout .*)?beehive crawl\b", runs, re.M)
     assert "beehive verify" in runs
     assert re.search(r"git add\b.*beehive-archive", runs)
