@@ -25,8 +25,8 @@ import logging
 from time import monotonic
 from urllib.parse import urlsplit
 
-from scrapy.exceptions import IgnoreRequest
 from playwright.async_api import Error as PlaywrightError
+from scrapy.exceptions import IgnoreRequest
 from scrapy_playwright.page import PageMethod
 
 from archive.parse import is_captcha, is_challenge
@@ -34,7 +34,7 @@ from scraper.middlewares.blocks import CAPTCHA, stop_blocked
 
 logger = logging.getLogger(__name__)
 
-# Enough for any page: how to get past the challenge when no browser is at hand.
+# Said in the line that stops a run which meets the challenge with no browser at hand.
 HOW_TO_GET_A_BROWSER = (
     "to get past it, use --browser auto (the default) with Chromium installed "
     "('playwright install chromium'), or --browser-executable PATH (a system Chrome or "
