@@ -10,6 +10,8 @@ challenge starts neither Playwright nor Chromium.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import importlib.util
 from urllib.parse import urlsplit
@@ -91,12 +93,28 @@ class BrowserAddon:
 
 class LazyBrowserProvider(PlaywrightBrowserProvider):
     """scrapy-playwright's provider, but Playwright (its driver process) starts with the
-    first browser request, not with every crawl."""
+    first browser request, not with every crawl, and in a session of its own."""
 
     async def start(self) -> None:
         pass
 
     async def launch_browser(self):
         if self.playwright is None:
-            await super().start()
+            with subprocesses_in_their_own_session():
+                await super().start()
         return await super().launch_browser()
+
+
+@contextlib.contextmanager
+def subprocesses_in_their_own_session():
+    """Playwright starts its driver (which starts Chromium) in the crawl's process group,
+    where a Ctrl-C at the terminal reaches it too and kills the browser under pages the crawl
+    is still loading. Started in a session of their own, they hear only the crawl, which
+    closes them in order when it stops; a crawl killed outright still takes them with it
+    (the driver ends Chromium when the crawl's end of its pipe closes)."""
+    original = asyncio.create_subprocess_exec
+    asyncio.create_subprocess_exec = functools.partial(original, start_new_session=True)
+    try:
+        yield
+    finally:
+        asyncio.create_subprocess_exec = original
