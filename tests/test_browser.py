@@ -269,25 +269,31 @@ def test_tokens_that_expire_mid_run_are_earned_again(pages, chromium, tmp_path):
     assert int(figures["tokens"]) >= 3 and site.tokens_issued == int(figures["tokens"])
     # Plain requests still carried each token while it held: most releases came plainly.
     assert sum(path.startswith("/release/") for path in plain(site)) >= len(PAGES)
-    # The same delay between any two fetches of the crawl's, browser or not: its plain
-    # requests and the browser's navigations, less the challenge's own reloads (after its
-    # POST) and the page's own script and data requests.
-    fetches, after_post = [], False
+    # The site sees the delay before each of the crawl's fetches, after whatever it saw
+    # last, a browser visit's last script or data request included. A browser visit's own
+    # hops are not fetches: the reload after the challenge's POST, and a redirect's target,
+    # which comes straight after the navigation it answered. Arrivals wander by a tenth of
+    # a second on a loaded machine; without the delay counted from a visit's end, a fetch
+    # follows the visit's last request by less than 0.2 s.
+    waits, last, after_post, after_navigation = [], None, False, False
     for (method, path, headers), at in zip(site.requests, site.arrivals):
         navigation = headers.get("Sec-Fetch-Mode") == "navigate"
-        if "Sec-Fetch-Mode" not in headers or navigation and not after_post:
-            fetches.append(at)
+        hop = navigation and (after_post or after_navigation)
+        if last is not None and ("Sec-Fetch-Mode" not in headers or navigation and not hop):
+            waits.append((round(at - last, 3), path))
         after_post = method == "POST" or after_post and not navigation
-    gaps = [later - earlier for earlier, later in zip(fetches, fetches[1:])]
-    assert len(fetches) > 20 and min(gaps) >= 0.45, sorted(gaps)[:5]
+        after_navigation, last = navigation, at
+    assert len(waits) > 20 and min(waits)[0] >= 0.35, sorted(waits)[:3]
 
 
 def test_a_search_page_whose_script_shows_nothing_is_asked_again(protected, chromium, tmp_path):
     """Its script may have met a token that expired under it: the search's own request
-    fails once, and the page shows no results; asked again, it does."""
+    fails once, and the page shows no results; asked again, it does. Asked at once, once
+    the page has gone quiet: the crawl ends well before one browser timeout has passed."""
     protected.fault("/api/search", "status", 1, status=500)
     out = tmp_path / "archive"
-    result = browser_crawl(protected, out, chromium, "-s", "BEEHIVE_BROWSER_TIMEOUT=3")
+    result = browser_crawl(protected, out, chromium, "-s", "BEEHIVE_BROWSER_TIMEOUT=120",
+                           timeout=100)
     assert result.returncode == 0, result.stderr[-3000:]
     assert summary(result)["new"] == str(len(PAGES))
     walks = rows(out / "ledger.db", "select outcome from walks")

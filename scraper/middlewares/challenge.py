@@ -50,6 +50,7 @@ SETTLED = """(needsJavascript) => {
     || document.querySelector("nav.pager") !== null;
 }"""
 MAX_CHALLENGES = 3  # challenges one request may meet before it is given up
+DRAWING_MS = 2000  # for a script to draw what its last request brought, once all is quiet
 
 
 class ChallengeFailed(IgnoreRequest):
@@ -171,17 +172,31 @@ class ChallengeMiddleware:
 
 async def settle(page, needs_javascript: bool, timeout_ms: float) -> tuple[bool, list, str]:
     """In the browser: wait until the page has settled (SETTLED; one that does not settle
-    in time is judged as it is); whether it did, its cookies and the browser's User-Agent."""
-    settled = True
-    try:
-        await page.wait_for_function(SETTLED, arg=needs_javascript, timeout=timeout_ms)
-    except PlaywrightError as error:  # a timeout, or the page went away
-        settled = False
-        logger.info("%s had not settled after %.0f s: %s", page.url, timeout_ms / 1000,
-                    (str(error).splitlines() or [""])[0])
+    in time is judged as it is); whether it did, its cookies and the browser's User-Agent.
+
+    A page drawn by script is judged once its requests have gone quiet: one whose data
+    request met a token that expired under it shows nothing however long it is given, and
+    is better asked again at once than after the whole timeout."""
+    settled = await wait_until_settled(page, False, timeout_ms)
+    if settled and needs_javascript and not await page.evaluate(SETTLED, True):
+        try:
+            await page.wait_for_load_state("networkidle", timeout=timeout_ms)
+        except PlaywrightError:  # never quiet (a script that polls): judged as it is
+            pass
+        settled = await wait_until_settled(page, True, DRAWING_MS)
     try:
         user_agent = await page.evaluate("navigator.userAgent")
     except PlaywrightError:  # the page navigated once more: ask the one it loaded
         await page.wait_for_load_state()
         user_agent = await page.evaluate("navigator.userAgent")
     return settled, await page.context.cookies(), user_agent
+
+
+async def wait_until_settled(page, needs_javascript: bool, timeout_ms: float) -> bool:
+    try:
+        await page.wait_for_function(SETTLED, arg=needs_javascript, timeout=timeout_ms)
+        return True
+    except PlaywrightError as error:  # a timeout, or the page went away
+        logger.info("%s had not settled after %.1f s: %s", page.url, timeout_ms / 1000,
+                    (str(error).splitlines() or [""])[0])
+        return False
