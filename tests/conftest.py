@@ -1,11 +1,10 @@
 """Shared pytest fixtures.  Helper code lives in tests/replica.py and tests/run.py, not here."""
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.replica import CORPUS_DIR, CORPUS_PAGES, Replica
+from tests.replica import CORPUS_DIR, CORPUS_PAGES, Replica, copy_pages
 
 RECENT = sorted(CORPUS_PAGES.glob("2025/*/*.html"))[:6]
 
@@ -26,10 +25,5 @@ def replica():
 @pytest.fixture
 def site(tmp_path):
     """A small replica: six recent releases, four a listing page (quick to crawl often)."""
-    pages = tmp_path / "pages"
-    for path in RECENT:
-        target = pages / path.relative_to(CORPUS_PAGES)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, target)
-    with Replica(pages, page_size=4) as replica:
+    with Replica(copy_pages(RECENT, tmp_path / "pages"), page_size=4) as replica:
         yield replica

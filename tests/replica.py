@@ -42,6 +42,7 @@ import os
 import re
 import secrets
 import socket
+import shutil
 import sys
 import threading
 import time
@@ -54,6 +55,16 @@ from urllib.parse import parse_qs, urlsplit
 CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
 CORPUS_PAGES = CORPUS_DIR / "pages"
 CORPUS_BLOCKED = CORPUS_DIR / "blocked"
+
+
+def copy_pages(pages, folder: Path) -> Path:
+    """Corpus pages copied into folder in the corpus's year/month layout, for a Replica to
+    serve: a test's own small site."""
+    for path in pages:
+        target = folder / path.relative_to(CORPUS_PAGES)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    return folder
 
 PRODUCTION = "https://www.beehive.govt.nz"
 FEED_SIZE = 10  # Drupal's RSS views show the newest 10 items
@@ -214,7 +225,7 @@ class Replica:
                  search_page_size: int = SEARCH_PAGE_SIZE, search_pager: bool = True,
                  protection: str | None = None, token_lifetime: float = 900.0):
         if listing not in ("all", "current") or search not in ("html", "javascript"):
-            raise ValueError(f"listing is 'all' or 'current', search 'html' or 'javascript'")
+            raise ValueError("listing is 'all' or 'current', search 'html' or 'javascript'")
         if protection not in PROTECTIONS:
             raise ValueError(f"protection is one of {PROTECTIONS}")
         self.protection = protection  # "challenge" or "captcha": see the module's docstring

@@ -23,7 +23,7 @@ import pytest
 
 from archive.parse import is_captcha, is_challenge
 from scraper.browser import BrowserAddon, browser_unavailable, unwanted
-from tests.replica import CORPUS_BLOCKED, CORPUS_PAGES, Replica
+from tests.replica import CORPUS_BLOCKED, CORPUS_PAGES, Replica, copy_pages
 from tests.run import FAST_REACTOR, beehive, crawl, rows, summary
 
 # A small site that needs every way in: four releases of the current government (the
@@ -58,12 +58,7 @@ def chromium() -> str:
 
 @pytest.fixture
 def pages(tmp_path) -> Path:
-    folder = tmp_path / "pages"
-    for path in PAGES:
-        target = folder / path.relative_to(CORPUS_PAGES)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, target)
-    return folder
+    return copy_pages(PAGES, tmp_path / "pages")
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from archive.schedule import GONE_GIVE_UP_AFTER, gone_next_try, gone_retry_delay, parse_iso
-from tests.replica import CORPUS_PAGES, Replica
+from tests.fixtures.make_v1_archive import site_pages
+from tests.replica import CORPUS_PAGES, Replica, copy_pages
 from tests.run import beehive, crawl, execute, rows, summary
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -213,12 +214,9 @@ def test_a_full_run_asks_for_one_given_up_that_no_walk_lists(site, tmp_path):
 
 def test_a_release_the_search_named_is_asked_again(tmp_path):
     """A listing of the current government only: the search alone names a 2020 release."""
-    pages = tmp_path / "pages"
     older = "2020/02/2020-02-22-submission-period-whitebait-consultation-extended.html"
-    for page in [older, *(p.relative_to(CORPUS_PAGES).as_posix()
-                          for p in sorted(CORPUS_PAGES.glob("2025/*/*.html"))[:4])]:
-        (pages / page).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(CORPUS_PAGES / page, pages / page)
+    pages = copy_pages([CORPUS_PAGES / older, *sorted(CORPUS_PAGES.glob("2025/*/*.html"))[:4]],
+                       tmp_path / "pages")
     slug = older.rsplit("/", 1)[1][len("2020-02-22-"):-len(".html")]
     out = tmp_path / "archive"
     with Replica(pages, page_size=4, listing="current") as site:
@@ -254,14 +252,6 @@ def test_an_archived_release_that_goes_404_stays_on_its_recheck_schedule(site, t
 
 # -- an archive made by schema version 1 -----------------------------------------------------------
 
-V1_PAGES = [
-    "2006/11/2006-11-13-japan-and-new-zealand-seek-reinvigorate-trade-and-economic-relations",
-    "1996/10/1996-10-11-new-district-court-judge-appointed-0",
-    "2001/05/2001-05-01-10404",
-    "2002/05/2002-05-10-boost-maori-development",
-]
-
-
 def test_a_v1_archive_asks_again_for_the_release_that_answered_404(tmp_path):
     """tests/fixtures/v1-archive holds a release listed and answering 404, never captured,
     which version 1 never asked for again; and a release failing with HTTP 500."""
@@ -275,14 +265,7 @@ def test_a_v1_archive_asks_again_for_the_release_that_answered_404(tmp_path):
 
     # the site the archive was made from, where the release is now published (in 1995:
     # not in the feed, whose ten newest hold a release published since)
-    pages = tmp_path / "pages"
-    chosen = [CORPUS_PAGES / f"{p}.html" for p in V1_PAGES]
-    chosen += sorted(CORPUS_PAGES.glob("202[4-6]/*/*.html"))[-5:]
-    for page in chosen:
-        target = pages / page.relative_to(CORPUS_PAGES)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(page, target)
-    with Replica(pages, page_size=4) as site:
+    with Replica(site_pages(tmp_path / "pages"), page_size=4) as site:
         site.publish(SLUG, datetime(1995, 3, 1, tzinfo=timezone.utc))
         site.publish("published-since", datetime.now(timezone.utc))
         result = crawl(site, out)
