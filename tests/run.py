@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -51,3 +52,10 @@ def execute(db: Path, sql: str, params=()) -> None:
     """A statement on a ledger, as an operator would run it with plain SQL."""
     with sqlite3.connect(db) as conn:
         conn.execute(sql, params)
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 free just now, for a server a test starts on it at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import pytest
 from archive.parse import is_captcha, is_challenge
 from scraper.browser import BrowserAddon, browser_unavailable, unwanted
 from tests.replica import CORPUS_BLOCKED, CORPUS_PAGES, Replica, copy_pages
-from tests.run import FAST_REACTOR, beehive, crawl, rows, summary
+from tests.run import FAST_REACTOR, beehive, crawl, free_port, rows, summary
 
 # A small site that needs every way in: four releases of the current government (the
 # listing), and older ones that only the search finds, some linked as /node/<n> (pre-2014).
@@ -342,12 +341,6 @@ def test_the_browser_needs_the_asyncio_reactor_and_says_so(protected, tmp_path):
                      "--delay", "0", "-s", FAST_REACTOR)
     assert result.returncode == 3, result.stderr
     assert "asyncio reactor" in result.stderr and "Traceback" not in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_a_remote_browser_over_its_devtools_endpoint(protected, pages, chromium, tmp_path):

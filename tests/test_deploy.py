@@ -9,7 +9,6 @@ import json
 import re
 import shlex
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,17 +21,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.run import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 BIN = Path(sys.executable).parent
 # What scrapyd-deploy packs: the project as a clone has it, without tests or benchmarks.
 PROJECT_FILES = ("archive", "scraper", "scrapy.cfg", "setup.py", "pyproject.toml", "README.md")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def call(url: str, data: list[tuple[str, str]] | None = None) -> dict:

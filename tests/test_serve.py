@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -15,13 +14,8 @@ from urllib.parse import quote
 import pytest
 
 from tests.offline_archive import pristine, run
+from tests.run import free_port
 from tests.test_security import listening_sockets
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def get(url: str) -> bytes:

@@ -28,11 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = "https://www.beehive.govt.nz"
 
 
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (connections are refused)."""
+@pytest.fixture
+def refusing_url():
+    """A URL on 127.0.0.1 whose connections are refused: its port is bound and never
+    listened on, and held for the whole test, so that no other test's replica (pytest-xdist
+    runs two at once) can take it meanwhile, as one did a port merely found free."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 # -- 1. blocks: per URL, and site-wide --------------------------------------------------------
@@ -88,11 +91,13 @@ def test_different_urls_blocked_in_a_row_stop_the_run_within_a_few_requests(repl
 # -- 2. an unreachable site ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("base_url, cause", [
-    (f"http://127.0.0.1:{closed_port()}", "connection refused"),
+    ("refusing_url", "connection refused"),
     ("http://beehive.invalid", "DNS lookup failed"),  # .invalid never resolves (RFC 2606)
 ], ids=["connection-refused", "dns-failure"])  # the same in every pytest-xdist worker
 def test_an_unreachable_site_is_one_line_its_own_outcome_and_exit_status(tmp_path, base_url,
-                                                                           cause):
+                                                                           cause, request):
+    if base_url == "refusing_url":
+        base_url = request.getfixturevalue("refusing_url")
     out = tmp_path / "archive"
     result = beehive("crawl", "--base-url", base_url, "--out", out, "--delay", "0",
                      "-s", FAST_REACTOR, "-s", "BEEHIVE_RETRY_BACKOFF=0.05")
